@@ -1,0 +1,88 @@
+"""Frame slots and windows: what flows between pipeline stages.
+
+A ``FrameSlot`` holds one decoded frame plus everything stages attach to it (face tracks,
+cached per-frame features). A ``FrameWindow`` is what a processor sees for output frame t:
+the slots of frames t-r .. t+r (r = radius, 2 for FineNet), edge slots replicated at the
+start and end of the stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+
+
+@dataclass(eq=False)
+class FrameSlot:
+    """One decoded frame and what the stages attach to it.
+
+    ``index`` is the 0-based decode-order position in the stream; ``pts``/``time_base`` are the
+    decoder's, carried unchanged to the output frame. ``faces`` is ``None`` until the face stage
+    has run on this slot, then a (possibly empty) list of face tracks. ``cache`` holds per-frame
+    results that several windows reuse (e.g. network features), keyed by their owner.
+    """
+
+    index: int
+    frame: av.VideoFrame
+    faces: list[Any] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+    _rgb: np.ndarray | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def pts(self) -> int | None:
+        return self.frame.pts
+
+    @property
+    def time_base(self) -> Fraction | None:
+        return self.frame.time_base
+
+    @property
+    def width(self) -> int:
+        return self.frame.width
+
+    @property
+    def height(self) -> int:
+        return self.frame.height
+
+    def rgb(self) -> np.ndarray:
+        """The frame as an (H, W, 3) uint8 RGB array, converted once and shared (read-only)."""
+        with self._lock:
+            if self._rgb is None:
+                rgb = self.frame.to_ndarray(format="rgb24")
+                rgb.flags.writeable = False
+                self._rgb = rgb
+            return self._rgb
+
+    def nbytes(self) -> int:
+        """Approximate memory held by this slot (decoded planes + RGB copy + cached arrays)."""
+        total = sum(plane.buffer_size for plane in self.frame.planes)
+        if self._rgb is not None:
+            total += self._rgb.nbytes
+        for value in self.cache.values():
+            total += getattr(value, "nbytes", 0)
+        return total
+
+
+@dataclass(frozen=True, eq=False)
+class FrameWindow:
+    """Slots t-r .. t+r around the output frame t (edge slots replicated)."""
+
+    slots: tuple[FrameSlot, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.slots) % 2 != 1:
+            raise ValueError(f"a window needs an odd number of slots, got {len(self.slots)}")
+
+    @property
+    def radius(self) -> int:
+        return len(self.slots) // 2
+
+    @property
+    def center(self) -> FrameSlot:
+        return self.slots[self.radius]
