@@ -16,19 +16,19 @@ import click
 from .errors import FaceDeblurError
 
 SUBCOMMANDS = {
-    "stream": "streamfilter.commands.stream:stream",
-    "landmarks": "streamfilter.commands.landmarks:landmarks",
-    "models": "streamfilter.commands.models:models",
-    "export": "streamfilter.commands.export:export",
-    "train": "streamfilter.commands.train:train",
-    "eval": "streamfilter.commands.evaluate:evaluate",
-    "mine": "streamfilter.commands.mine:mine",
-    "build-engine": "streamfilter.commands.build_engine:build_engine",
+    "stream": ("streamfilter.commands.stream:stream", "Deblur faces in a video stream (same as facedeblur-stream)."),
+    "landmarks": ("streamfilter.commands.landmarks:landmarks", "Run the face stage; write landmarks JSON or a drawing."),
+    "models": ("streamfilter.commands.models:models", "List model configurations with size and cost."),
+    "export": ("streamfilter.commands.export:export", "Export a model to ONNX."),
+    "train": ("streamfilter.commands.train:train", "Train a model on sharp face videos."),
+    "eval": ("streamfilter.commands.evaluate:evaluate", "Evaluate models end to end on synthetically blurred clips."),
+    "mine": ("streamfilter.commands.mine:mine", "Mine training clips of sharp moving faces from videos."),
+    "build-engine": ("streamfilter.commands.build_engine:build_engine", "Build a TensorRT engine."),
 }
 
 
 def load_command(name: str) -> click.Command:
-    module_name, attr = SUBCOMMANDS[name].split(":")
+    module_name, attr = SUBCOMMANDS[name][0].split(":")
     return getattr(importlib.import_module(module_name), attr)
 
 
@@ -47,6 +47,11 @@ class LazyGroup(click.Group):
             if exc.name and exc.name.startswith("streamfilter.commands"):
                 raise click.UsageError(f"'facedeblur {cmd_name}' is not available in this version") from exc
             raise
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, (_, short) in sorted(SUBCOMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
