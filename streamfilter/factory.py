@@ -1,0 +1,39 @@
+"""Build the processor that the pipeline runs from the user's model/engine/face options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import ModelError, UsageError
+from .processor import Passthrough, Processor
+
+EngineName = Literal["auto", "tensorrt", "torch", "onnxruntime"]
+LandmarkBackendName = Literal["dlib", "fan"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessorOptions:
+    """What ``--model``, ``--engine``, ``--device``, ``--landmarks``, ``--max-faces`` and
+    ``--min-face-size`` ask for. ``model`` is a registered name, a checkpoint path, ``none``
+    (frames pass through untouched, no face work) or ``identity`` (full face path, no network)."""
+
+    model: str = "none"
+    engine: EngineName = "auto"
+    device: str = "cpu"
+    landmarks: LandmarkBackendName = "dlib"
+    max_faces: int = 4
+    min_face_size: int = 40
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 1:
+            raise UsageError(f"--max-faces must be >= 1, got {self.max_faces}")
+        if self.min_face_size < 1:
+            raise UsageError(f"--min-face-size must be >= 1, got {self.min_face_size}")
+
+
+def make_processor(options: ProcessorOptions) -> Processor:
+    """Return the processor for ``options``; raises ``ModelError`` for an unknown model."""
+    if options.model == "none":
+        return Passthrough()
+    raise ModelError(f"unknown model {options.model!r}; available: none")
