@@ -1,0 +1,1 @@
+"""Training: blur synthesis, datasets, losses, the training loop, evaluation and mining."""
