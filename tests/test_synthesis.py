@@ -96,3 +96,17 @@ def test_h264_round_trip_keeps_shape_and_content(face_like):
     out = h264(frames, crf=20)
     assert out.shape == frames.shape
     assert np.abs(out.astype(int) - frames.astype(int)).mean() < 12
+
+
+def test_losses_reward_sharp_edges():
+    import torch
+
+    from streamfilter.train.losses import branch_loss, combine_loss, gradient_l1, huber_loss
+
+    target = torch.zeros(1, 3, 16, 16)
+    target[..., 8:] = 1.0
+    blurred = torch.nn.functional.avg_pool2d(target, 5, stride=1, padding=2, count_include_pad=False)
+    assert gradient_l1(target, target).item() == 0.0
+    assert gradient_l1(blurred, target).item() > 0.0
+    assert branch_loss(blurred, target) > combine_loss(blurred, target) > 0
+    assert huber_loss(blurred, target).item() < combine_loss(blurred, target).item()
