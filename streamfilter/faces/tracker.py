@@ -1,0 +1,231 @@
+"""Face tracking: detection every N frames, landmark re-fitting in between, stable ids.
+
+Per frame the tracker
+1. derives each track's box from its previous points (the box-to-points relation measured
+   when the detector last saw the face, so re-fitting gets detector-like boxes);
+2. on detection frames (every ``detect_every`` frames, and on the frame after a track was
+   lost) runs the detector and matches its boxes to the tracks greedily by IoU: matched
+   tracks keep their id and take the detector's box, new boxes start tracks (largest first,
+   up to ``max_faces`` in all), tracks the detector missed are still re-fitted and dropped
+   after ``max_missed`` missed detection rounds in a row (a motion-blurred face often escapes
+   the detector for a frame or two while its landmarks still fit);
+3. fits all boxes in one backend call, drops fits that look lost (a backend score below its
+   ``lost_score``, a face shrinking or growing by more than ``max_scale_step`` in one frame,
+   smaller than ``min_face_size / 2`` or centred outside the frame);
+4. smooths each track's crop transform ``(cx, cy, side)`` with a One-Euro filter and turns it
+   into a sticky integer crop box (see :mod:`.smoothing`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UsageError
+from .backend import Detection, Fit, LandmarkBackend
+from .smoothing import OneEuroFilter, StickyBox
+from .types import FaceTrack, TrackSource
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackerConfig:
+    """detect_every: frames between detector runs; max_faces / min_face_size: limits on what
+    is tracked (pixels: the shorter side of the detector's box); iou_threshold: least IoU to
+    match a detection to a track; max_missed: detection rounds a track may miss; crop_scale:
+    crop side over the landmarks' larger extent; sticky_tolerance: see :class:`StickyBox`;
+    min_cutoff / beta: One-Euro parameters (Hz, and Hz per pixel/s); max_scale_step: largest
+    plausible change of face size between two frames."""
+
+    detect_every: int = 10
+    max_faces: int = 4
+    min_face_size: int = 40
+    iou_threshold: float = 0.3
+    max_missed: int = 2
+    crop_scale: float = 1.6
+    sticky_tolerance: float = 0.02
+    min_cutoff: float = 1.0
+    beta: float = 0.05
+    max_scale_step: float = 1.3
+
+    def __post_init__(self) -> None:
+        checks = {
+            "detect_every": self.detect_every >= 1,
+            "max_faces": self.max_faces >= 1,
+            "min_face_size": self.min_face_size >= 1,
+            "iou_threshold": 0.0 < self.iou_threshold < 1.0,
+            "max_missed": self.max_missed >= 0,
+            "crop_scale": self.crop_scale >= 1.0,
+            "sticky_tolerance": 0.0 <= self.sticky_tolerance < 0.5,
+            "min_cutoff": self.min_cutoff > 0,
+            "beta": self.beta >= 0,
+            "max_scale_step": self.max_scale_step > 1.0,
+        }
+        allowed = {
+            "detect_every": ">= 1", "max_faces": ">= 1", "min_face_size": ">= 1", "iou_threshold": "in (0, 1)",
+            "max_missed": ">= 0", "crop_scale": ">= 1", "sticky_tolerance": "in [0, 0.5)", "min_cutoff": "> 0",
+            "beta": ">= 0", "max_scale_step": "> 1",
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise UsageError(f"{name} must be {allowed[name]}, got {getattr(self, name)}")
+
+
+def points_box(points: np.ndarray) -> np.ndarray:
+    """(4,) float32 ``[x0, y0, x1, y1]`` bounding box of (P, 2) points."""
+    return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``[x0, y0, x1, y1]`` boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = float(w * h)
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_by_iou(tracks: list[np.ndarray], detections: list[np.ndarray], threshold: float) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching, highest IoU first: ``(track index, detection index)`` pairs."""
+    pairs = sorted(
+        ((iou(t, d), i, j) for i, t in enumerate(tracks) for j, d in enumerate(detections)),
+        key=lambda item: -item[0],
+    )
+    used_t: set[int] = set()
+    used_d: set[int] = set()
+    matches = []
+    for overlap, i, j in pairs:
+        if overlap < threshold:
+            break
+        if i not in used_t and j not in used_d:
+            used_t.add(i)
+            used_d.add(j)
+            matches.append((i, j))
+    return matches
+
+
+class _Track:
+    """Mutable state of one followed face."""
+
+    def __init__(self, track_id: int, detection: Detection, config: TrackerConfig):
+        self.track_id = track_id
+        self.box = detection.box
+        self.score = detection.score
+        self.points: np.ndarray | None = None
+        self.relation = np.zeros(4, np.float32)
+        self.missed = 0
+        self.source: TrackSource = "detected"
+        self.smoother = OneEuroFilter(min_cutoff=config.min_cutoff, beta=config.beta)
+        self.sticky = StickyBox(tolerance=config.sticky_tolerance)
+
+    def tracking_box(self) -> np.ndarray:
+        """The box for re-fitting: the previous points' box with the detector's relation."""
+        if self.points is None:
+            return self.box
+        pbox = points_box(self.points)
+        extent = max(float(pbox[2] - pbox[0]), float(pbox[3] - pbox[1]), 1.0)
+        return (pbox + self.relation * extent).astype(np.float32)
+
+    def learn_relation(self, points: np.ndarray) -> None:
+        pbox = points_box(points)
+        extent = max(float(pbox[2] - pbox[0]), float(pbox[3] - pbox[1]), 1.0)
+        self.relation = ((self.box - pbox) / extent).astype(np.float32)
+
+
+class FaceTracker:
+    """Follows faces frame by frame with a :class:`LandmarkBackend`; not thread-safe (one
+    stream, frames in decode order)."""
+
+    def __init__(self, backend: LandmarkBackend, *, config: TrackerConfig | None = None):
+        self.backend = backend
+        self.config = config or TrackerConfig()
+        self._tracks: list[_Track] = []
+        self._ids = itertools.count()
+        self._since_detection = self.config.detect_every
+        self._lost = False
+        self._last: list[FaceTrack] = []
+
+    def update(self, rgb: np.ndarray, t: float) -> list[FaceTrack]:
+        """Track faces in an (H, W, 3) uint8 RGB frame at time ``t`` (seconds, increasing)."""
+        for track in self._tracks:
+            track.source = "tracked"
+        if self._lost or self._since_detection >= self.config.detect_every:
+            self._since_detection = 0
+            self._apply_detections(self.backend.detect(rgb))
+        self._lost = False
+        self._since_detection += 1
+        boxes = [track.box if track.source == "detected" else track.tracking_box() for track in self._tracks]
+        fits = self.backend.fit(rgb, boxes) if boxes else []
+        height, width = rgb.shape[:2]
+        kept: list[tuple[_Track, np.ndarray]] = []
+        for track, box, fit in zip(self._tracks, boxes, fits):
+            if not self._plausible(track, fit, width, height):
+                self._lost = True
+                continue
+            track.box = box
+            if track.source == "detected":
+                track.learn_relation(fit.points)
+            if fit.score is not None:
+                track.score = fit.score
+            track.points = fit.points
+            kept.append((track, fit.points))
+        self._tracks = [track for track, _ in kept]
+        self._last = [self._emit(track, points, t) for track, points in kept]
+        return self._last
+
+    def predict(self) -> list[FaceTrack]:
+        """Faces for a late frame without running any model: the previous frame's tracks."""
+        return [dataclasses.replace(track, source="predicted") for track in self._last]
+
+    def _apply_detections(self, detections: list[Detection]) -> None:
+        cfg = self.config
+        matches = match_by_iou([t.tracking_box() for t in self._tracks], [d.box for d in detections], cfg.iou_threshold)
+        matched = dict(matches)
+        for i, track in enumerate(self._tracks):
+            if i in matched:
+                detection = detections[matched[i]]
+                track.box, track.score, track.missed, track.source = detection.box, detection.score, 0, "detected"
+            else:
+                track.missed += 1
+        matched_detections = set(matched.values())
+        survivors = [track for track in self._tracks if track.missed <= cfg.max_missed]
+        fresh = sorted(
+            (d for j, d in enumerate(detections) if j not in matched_detections),
+            key=lambda d: -float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])),
+        )
+        for detection in fresh[: max(cfg.max_faces - len(survivors), 0)]:
+            survivors.append(_Track(next(self._ids), detection, cfg))
+        self._tracks = survivors
+
+    def _plausible(self, track: _Track, fit: Fit, width: int, height: int) -> bool:
+        cfg = self.config
+        if self.backend.lost_score is not None and fit.score is not None and fit.score < self.backend.lost_score:
+            return False
+        pbox = points_box(fit.points)
+        extent = max(float(pbox[2] - pbox[0]), float(pbox[3] - pbox[1]))
+        cx, cy = float(pbox[0] + pbox[2]) / 2, float(pbox[1] + pbox[3]) / 2
+        if extent < cfg.min_face_size / 2 or not (0 <= cx < width and 0 <= cy < height):
+            return False
+        if track.source == "tracked" and track.points is not None:
+            previous = points_box(track.points)
+            before = max(float(previous[2] - previous[0]), float(previous[3] - previous[1]), 1.0)
+            if not 1 / cfg.max_scale_step <= extent / before <= cfg.max_scale_step:
+                return False
+        return True
+
+    def _emit(self, track: _Track, points: np.ndarray, t: float) -> FaceTrack:
+        pbox = points_box(points)
+        raw = np.array([(pbox[0] + pbox[2]) / 2, (pbox[1] + pbox[3]) / 2, self.config.crop_scale * max(pbox[2] - pbox[0], pbox[3] - pbox[1])])
+        cx, cy, side = track.smoother(t, raw)
+        return FaceTrack(
+            track_id=track.track_id,
+            box=np.asarray(track.box, np.float32),
+            points=points,
+            score=float(track.score),
+            crop_box=track.sticky.update(float(cx), float(cy), float(side)),
+            source=track.source,
+        )
