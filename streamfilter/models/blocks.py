@@ -1,0 +1,71 @@
+"""Small building blocks shared by FineNet's modules and the baselines.
+
+All blocks keep activations as (N, C, H, W) float tensors; LeakyReLU(0.1) throughout, as in
+EDVR, which FineNet builds on (the paper does not name its activation).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def conv3x3(in_channels: int, out_channels: int, *, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution with 'same' padding (halves H and W when stride=2)."""
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+
+
+def activation() -> nn.LeakyReLU:
+    return nn.LeakyReLU(0.1)
+
+
+class ConvAct(nn.Sequential):
+    """conv3x3 + LeakyReLU: (N, Ci, H, W) -> (N, Co, H / stride, W / stride)."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1):
+        super().__init__(conv3x3(in_channels, out_channels, stride=stride), activation())
+
+
+class ResidualBlock(nn.Module):
+    """x + conv(act(conv(x))), no normalisation: (N, C, H, W) -> (N, C, H, W)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv3x3(channels, channels), activation(), conv3x3(channels, channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def residual_stack(channels: int, blocks: int) -> nn.Sequential:
+    """``blocks`` residual blocks in a row (an empty stack is the identity)."""
+    return nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
+
+
+class Upsample2x(nn.Sequential):
+    """conv to 4C + pixel shuffle + LeakyReLU: (N, C, H, W) -> (N, C, 2H, 2W)."""
+
+    def __init__(self, channels: int):
+        super().__init__(conv3x3(channels, 4 * channels), nn.PixelShuffle(2), activation())
+
+
+def upsample_features(x: Tensor) -> Tensor:
+    """Bilinear x2: (N, C, H, W) -> (N, C, 2H, 2W)."""
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+class Reconstruction(nn.Module):
+    """Features at 1/4 resolution to an RGB residual image (sec. 3.3, 'reconstruction').
+
+    residual blocks -> two pixel-shuffle x2 upsamplings -> conv to 3 channels:
+    (N, C, S/4, S/4) -> (N, 3, S, S)
+    """
+
+    def __init__(self, channels: int, blocks: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            residual_stack(channels, blocks), Upsample2x(channels), Upsample2x(channels), conv3x3(channels, 3)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
