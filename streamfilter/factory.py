@@ -7,6 +7,7 @@ from typing import Literal
 
 from .errors import ModelError, UsageError
 from .processor import Passthrough, Processor
+from .restorer import IdentityRestorer, Restorer
 
 EngineName = Literal["auto", "tensorrt", "torch", "onnxruntime"]
 LandmarkBackendName = Literal["dlib", "fan"]
@@ -32,8 +33,22 @@ class ProcessorOptions:
             raise UsageError(f"--min-face-size must be >= 1, got {self.min_face_size}")
 
 
+def face_processor(restorer: Restorer, options: ProcessorOptions) -> Processor:
+    """The face path (tracking, crops, heatmaps, paste-back) around ``restorer``, with the
+    landmark backend, ``max_faces`` and ``min_face_size`` of ``options``."""
+    from .faces.backend import make_backend
+    from .faces.processor import FaceProcessor
+    from .faces.tracker import TrackerConfig
+
+    backend = make_backend(options.landmarks, min_face_size=options.min_face_size, device=options.device)
+    config = TrackerConfig(max_faces=options.max_faces, min_face_size=options.min_face_size)
+    return FaceProcessor(restorer, backend=backend, tracker=config)
+
+
 def make_processor(options: ProcessorOptions) -> Processor:
     """Return the processor for ``options``; raises ``ModelError`` for an unknown model."""
     if options.model == "none":
         return Passthrough()
-    raise ModelError(f"unknown model {options.model!r}; available: none")
+    if options.model == "identity":
+        return face_processor(IdentityRestorer(), options)
+    raise ModelError(f"unknown model {options.model!r}; available: none, identity")
