@@ -1,0 +1,246 @@
+"""The sink: encodes output frames and muxes them with the audio, on its own thread.
+
+A processor result that is the decoded ``av.VideoFrame`` itself is encoded as is (no RGB round
+trip: ``--model none`` is bit-exact up to the encoder). An (H, W, 3) uint8 RGB array is
+converted back to the encoder's pixel format with the input's colour matrix and range
+(BT.601/BT.709/..., limited/full). The output video stream takes the input's time base, pts,
+resolution, sample aspect ratio, colour tags and rotation (display matrix).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+from av.video.frame import PictureType
+
+from ..errors import CodecError, OutputError, UsageError
+from ..frames import FrameSlot
+from ..stage import END, Channel, Flow, Stage
+from ..stats import Stats
+from . import audio
+from .audio import AudioRoute
+from .locations import Location
+from .source import VideoInfo
+
+log = logging.getLogger("streamfilter")
+
+SWS_COLORSPACE = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+"""AVColorSpace of a frame -> swscale matrix name (unlisted/unspecified: swscale's BT.601 default)."""
+
+_BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)$")
+
+
+def parse_bitrate(text: str) -> int:
+    """'2M', '800k', '1500000' -> bits per second."""
+    match = _BITRATE.match(text.strip())
+    if not match:
+        raise UsageError(f"--bitrate must look like 800k, 2M or 1500000, got {text!r}")
+    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderOptions:
+    """``-c``, ``--crf``, ``--preset``, ``--pix-fmt`` and ``--bitrate``, checked up front."""
+
+    codec: str = "libx264"
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    bitrate: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            codec = av.Codec(self.codec, "w")
+        except (av.error.EncoderNotFoundError, ValueError) as exc:
+            raise CodecError(f"unknown encoder {self.codec!r} (see `ffmpeg -encoders`)") from exc
+        if codec.type != "video":
+            raise CodecError(f"{self.codec!r} is a {codec.type} encoder; -c needs a video encoder")
+        if self.crf is not None and self.crf < 0:
+            raise UsageError(f"--crf must be >= 0, got {self.crf}")
+        if self.pix_fmt is not None:
+            allowed = [f.name for f in codec.video_formats or ()]
+            if allowed and self.pix_fmt not in allowed:
+                raise CodecError(f"{self.codec} cannot encode --pix-fmt {self.pix_fmt!r}; allowed: {', '.join(allowed)}")
+        if self.bitrate is not None:
+            parse_bitrate(self.bitrate)
+
+    def codec_options(self) -> dict[str, str]:
+        options = {}
+        if self.crf is not None:
+            options["crf"] = str(self.crf)
+        if self.preset is not None:
+            options["preset"] = self.preset
+        return options
+
+    def pixel_format(self, decoded: str) -> str:
+        """``--pix-fmt``, else the decoded format if the encoder takes it, else its first one."""
+        if self.pix_fmt is not None:
+            return self.pix_fmt
+        formats = [f.name for f in av.Codec(self.codec, "w").video_formats or ()]
+        return decoded if not formats or decoded in formats else formats[0]
+
+
+def open_output(location: Location, *, output_format: str | None, options: dict[str, str]) -> av.container.OutputContainer:
+    """Open ``location`` for writing; failures become one ``OutputError``/``CodecError`` line."""
+    if location.path is not None and location.path.parent and not location.path.parent.exists():
+        raise OutputError(f"cannot write {location.text}: folder {location.path.parent} does not exist")
+    try:
+        return av.open(location.url, "w", format=output_format, options=options)
+    except av.error.MuxerNotFoundError as exc:
+        raise CodecError(f"unknown output format {output_format!r} (see `ffmpeg -muxers`)") from exc
+    except ValueError as exc:
+        raise CodecError(f"cannot choose a container for {location.text}: {exc}; pass -F/--output-format") from exc
+    except (av.FFmpegError, OSError) as exc:
+        raise OutputError(f"cannot write {location.text}: {exc.strerror or exc}") from exc
+
+
+def rgb_to_frame(rgb: np.ndarray, *, like: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
+    """(H, W, 3) uint8 RGB -> frame in ``pix_fmt`` with the colour matrix and range of ``like``."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"processor output must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    out = frame.reformat(
+        format=pix_fmt,
+        dst_colorspace=SWS_COLORSPACE.get(like.colorspace, "default"),
+        dst_color_range=like.color_range or None,
+    )
+    out.colorspace = like.colorspace
+    out.color_range = like.color_range
+    out.color_primaries = like.color_primaries
+    out.color_trc = like.color_trc
+    return out
+
+
+class VideoSink:
+    """An output container: the video stream is created from the first frame, then audio."""
+
+    def __init__(self, location: Location, *, output_format: str | None, options: dict[str, str],
+                 encoder: EncoderOptions, compare: bool = False):
+        self.location = location
+        self.encoder = encoder
+        self.compare = compare
+        self.container = open_output(location, output_format=output_format, options=options)
+        self.video: av.video.stream.VideoStream | None = None
+        self.routes: list[AudioRoute] = []
+        self._pix_fmt = ""
+
+    def plan_audio(self, streams: list[av.audio.stream.AudioStream]) -> list[AudioRoute]:
+        self.routes = audio.plan_routes(streams, self.container)
+        return self.routes
+
+    def configure(self, first: av.VideoFrame, info: VideoInfo) -> None:
+        """Create the video stream like the input (size, time base, SAR, colour, rotation)."""
+        self._pix_fmt = self.encoder.pixel_format(first.format.name)
+        try:
+            stream = self.container.add_stream(self.encoder.codec, rate=info.average_rate or None,
+                                               options=self.encoder.codec_options())
+        except (av.FFmpegError, ValueError) as exc:
+            raise CodecError(f"{self.encoder.codec} cannot be used with the {self.container.format.name} container: {exc}") from exc
+        ctx = stream.codec_context
+        ctx.width = first.width * (2 if self.compare else 1)
+        ctx.height = first.height
+        ctx.pix_fmt = self._pix_fmt
+        ctx.time_base = info.time_base
+        stream.time_base = info.time_base
+        if info.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = info.sample_aspect_ratio
+        ctx.color_range = first.color_range
+        ctx.colorspace = first.colorspace
+        ctx.color_primaries = first.color_primaries
+        ctx.color_trc = first.color_trc
+        ctx.thread_count = 0
+        if self.encoder.bitrate is not None:
+            ctx.bit_rate = parse_bitrate(self.encoder.bitrate)
+        if first.rotation:
+            stream.set_display_rotation(first.rotation)
+        self.video = stream
+        audio.add_output_streams(self.routes, self.container)
+
+    def encode(self, slot: FrameSlot, result: av.VideoFrame | np.ndarray) -> None:
+        """Encode the output frame for ``slot`` (the processor's ``result``) and mux it."""
+        frame = self._to_frame(slot, result)
+        frame.pts = slot.pts
+        frame.time_base = slot.time_base
+        frame.pict_type = PictureType.NONE
+        try:
+            self.container.mux(self.video.encode(frame))
+        except av.FFmpegError as exc:
+            raise OutputError(f"cannot encode or write frame {slot.index} to {self.location.text}: {exc}") from exc
+
+    def _to_frame(self, slot: FrameSlot, result: av.VideoFrame | np.ndarray) -> av.VideoFrame:
+        if self.compare:
+            after = slot.rgb() if result is slot.frame else result
+            return rgb_to_frame(np.concatenate([slot.rgb(), after], axis=1), like=slot.frame, pix_fmt=self._pix_fmt)
+        if isinstance(result, av.VideoFrame):
+            if result.format.name == self._pix_fmt:
+                return result
+            return result.reformat(format=self._pix_fmt)
+        return rgb_to_frame(result, like=slot.frame, pix_fmt=self._pix_fmt)
+
+    def write_audio(self, route: AudioRoute, item: av.Packet | av.AudioFrame) -> None:
+        audio.write(route, item, self.container)
+
+    def close(self) -> None:
+        """Flush the encoders and finalise the container (trailer, index)."""
+        try:
+            if self.video is not None:
+                self.container.mux(self.video.encode(None))
+                for route in self.routes:
+                    audio.flush(route, self.container)
+        finally:
+            self.container.close()
+
+
+class SinkStage(Stage):
+    """Encode + mux thread: reads (slot, result) from ``frames`` and audio from ``audio_in``."""
+
+    name = "sink"
+
+    def __init__(self, flow: Flow, sink: VideoSink, info: VideoInfo, *, frames: Channel, audio_in: Channel,
+                 stats: Stats):
+        super().__init__(flow, None)
+        self.sink = sink
+        self.info = info
+        self.frames = frames
+        self.audio_in = audio_in
+        self.stats = stats
+        self._audio_ended = False
+
+    def run(self) -> None:
+        while True:
+            item = self.frames.get()
+            if item is END:
+                break
+            slot, result = item
+            if self.sink.video is None:
+                self.sink.configure(slot.frame, self.info)
+            self._mux_audio(block=False)
+            started = time.perf_counter()
+            self.sink.encode(slot, result)
+            done = time.perf_counter()
+            self.stats.record("encode", done - started)
+            self.stats.record("end_to_end", done - slot.cache["pipeline.decoded_at"])
+            self.stats.frames_out += 1
+        if self.sink.video is not None:
+            self._mux_audio(block=True)
+
+    def _mux_audio(self, *, block: bool) -> None:
+        """Mux the audio queued so far; with ``block``, everything up to the source's END."""
+        while not self._audio_ended and (block or self.audio_in.qsize()):
+            item = self.audio_in.get()
+            if item is END:
+                self._audio_ended = True
+                return
+            self.sink.write_audio(*item)
+
+    def finish(self) -> None:
+        started = time.perf_counter()
+        self.sink.close()
+        self.stats.record("finalise", time.perf_counter() - started)

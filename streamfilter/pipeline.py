@@ -1,0 +1,181 @@
+"""The pipeline: source -> ring -> [analysis] -> frame windows -> sink, one thread per stage.
+
+    source (demux + decode)  --ring (capacity slots)-->  analyze (only if processor.needs_analysis)
+        --channel-->  process (windows t-r..t+r -> frame t)  --channel (sink_queue)-->  sink (encode + mux)
+    source --audio FIFO--> sink
+
+Memory: at most ``ring_capacity`` slots are held between decode and the end of their last
+window, plus ``sink_queue`` processed frames waiting for the encoder (see ``ring.py`` for the
+per-slot size). Live inputs drop newly decoded frames instead of stalling when the ring is full
+(``Stats.drops``); files and pipes never drop.
+
+Use from Python::
+
+    with Pipeline.open("in.mp4", "out.mp4", processor=Passthrough()) as pipeline:
+        stats = pipeline.run()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from .errors import FaceDeblurError, InputError, StageError, UsageError
+from .io.locations import Location, parse_input, parse_output
+from .io.sink import EncoderOptions, SinkStage, VideoSink
+from .io.source import SourceStage, VideoInfo, VideoSource
+from .processor import Processor
+from .ring import DEFAULT_CAPACITY, FrameRing
+from .stage import POLL_S, Channel, Flow, Stage
+from .stats import Stats
+from .window import AnalysisStage, WindowStage
+
+log = logging.getLogger("streamfilter")
+
+SINK_QUEUE = 4
+JOIN_TIMEOUT_S = 10.0
+
+
+class Pipeline:
+    """One run from an opened source to an opened sink through ``processor``."""
+
+    def __init__(self, source: VideoSource, sink: VideoSink, processor: Processor, *,
+                 ring_capacity: int = DEFAULT_CAPACITY, sink_queue: int = SINK_QUEUE):
+        self.source = source
+        self.sink = sink
+        self.processor = processor
+        self.flow = Flow()
+        self.stats = Stats()
+        self.info: VideoInfo = source.info
+        capacity = max(ring_capacity, 2 * processor.radius + 2)
+        self.ring = FrameRing(self.flow, capacity=capacity, radius=processor.radius)
+        audio = Channel(self.flow, None)
+        frames_out = Channel(self.flow, sink_queue)
+        routes = sink.plan_audio(source.audio)
+        self.source_stage = SourceStage(self.flow, source, self.ring, routes=routes, audio_out=audio, stats=self.stats)
+        upstream = self.ring
+        self.stages: list[Stage] = [self.source_stage]
+        if processor.needs_analysis:
+            analysed = Channel(self.flow, capacity)
+            self.stages.append(AnalysisStage(self.flow, processor, upstream=self.ring, output=analysed,
+                                             is_late=self._is_late, stats=self.stats))
+            upstream = analysed
+        self.stages.append(WindowStage(self.flow, processor, upstream=upstream, output=frames_out,
+                                       release=self.ring.release, stats=self.stats))
+        self.stages.append(SinkStage(self.flow, sink, self.info, frames=frames_out, audio_in=audio, stats=self.stats))
+        self._channels = [audio, frames_out] + ([analysed] if processor.needs_analysis else [])
+        self._started = False
+        self._closed = False
+
+    @classmethod
+    def open(cls, input: str, output: str, *, processor: Processor, input_format: str | None = None,
+             output_format: str | None = None, input_options: dict[str, str] | None = None,
+             output_options: dict[str, str] | None = None, encoder: EncoderOptions | None = None,
+             compare: bool = False, reconnect: int = 0, overwrite: bool = False,
+             ring_capacity: int = DEFAULT_CAPACITY) -> Pipeline:
+        """Open INPUT and OUTPUT as the CLI does (``-`` for stdin/stdout, URLs, devices)."""
+        source_at = parse_input(input, input_format=input_format)
+        sink_at, muxer = parse_output(output, output_format=output_format)
+        check_paths(source_at, sink_at, overwrite=overwrite)
+        encoder = encoder or EncoderOptions()
+        source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect)
+        try:
+            sink = VideoSink(sink_at, output_format=muxer, options=output_options or {}, encoder=encoder, compare=compare)
+        except BaseException:
+            source.close()
+            raise
+        return cls(source, sink, processor, ring_capacity=ring_capacity)
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("a pipeline runs once")
+        self._started = True
+        self.stats.started = time.perf_counter()
+        for stage in reversed(self.stages):
+            stage.start()
+
+    def interrupt(self) -> None:
+        """Stop reading; frames already read are still processed and the output is finalised."""
+        self.flow.interrupt.set()
+
+    def abort(self) -> None:
+        """Stop every stage now (the output container is still closed)."""
+        self.flow.abort.set()
+
+    @property
+    def running(self) -> bool:
+        return any(stage.alive for stage in self.stages)
+
+    def run(self, *, on_tick: Callable[[Stats], None] | None = None) -> Stats:
+        """Start (if needed), wait for the end of the stream, close, and return the stats.
+
+        Raises the first stage failure (a ``FaceDeblurError`` as is, anything else wrapped in
+        ``StageError``), or ``InputError`` if the input was damaged (after the output is
+        finalised with everything that could be decoded).
+        """
+        if not self._started:
+            self.start()
+        while self.running:
+            time.sleep(POLL_S * 2)
+            if on_tick is not None:
+                on_tick(self.stats)
+        self.close()
+        self._raise_failure()
+        return self.stats
+
+    def close(self) -> None:
+        """Stop the stages (abort if still running), drain the queues, release the processor."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.running:
+            self.abort()
+        for stage in self.stages:
+            if not stage.join(JOIN_TIMEOUT_S):
+                log.error("stage %s did not stop within %.0f s", stage.name, JOIN_TIMEOUT_S)
+        for channel in self._channels:
+            channel.drain()
+        self.ring.clear()
+        if not self._started:
+            self.sink.container.close()
+        self.source.close()
+        self.stats.drops = self.ring.dropped
+        self.stats.stop()
+        self.processor.close()
+
+    def _is_late(self) -> bool:
+        return self.source.location.is_live and self.ring.held >= self.ring.capacity - 1
+
+    def _raise_failure(self) -> None:
+        if self.flow.failure is not None:
+            stage, error = self.flow.failure
+            if isinstance(error, FaceDeblurError):
+                raise error
+            raise StageError(stage, error) from error
+        damage = self.source_stage.damage
+        if damage:
+            more = f" (+{len(damage) - 1} more)" if len(damage) > 1 else ""
+            raise InputError(f"input is damaged: {damage[0]}{more}; the output holds the "
+                             f"{self.stats.frames_out} frames that could be decoded")
+        if self.stats.frames_in == 0 and not self.flow.interrupt.is_set():
+            raise InputError(f"no video frame could be decoded from {self.source.location.text}")
+
+
+def check_paths(source: Location, sink: Location, *, overwrite: bool) -> None:
+    """Refuse to overwrite an existing output without ``overwrite`` or to write over the input."""
+    if sink.path is None:
+        return
+    if source.path is not None and source.path.exists() and sink.path.exists() and source.path.samefile(sink.path):
+        raise UsageError(f"output {sink.text} is the input; choose another output")
+    if sink.path.exists() and not overwrite:
+        raise UsageError(f"output {sink.text} exists; pass -y/--overwrite to replace it")
+    if sink.path.is_dir():
+        raise UsageError(f"output {sink.text} is a folder")
+

@@ -1,0 +1,131 @@
+"""The frame-window stage: for output frame t it hands the processor the slots of frames
+t-r .. t+r (r = ``processor.radius``) and sends frame t's result to the sink.
+
+The first r frames see frame 0 replicated before them and the last r frames see the last frame
+replicated after them, so every input frame gets exactly one output frame, also at the end of
+the stream (nothing waits for look-ahead that will never come).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from .frames import FrameSlot, FrameWindow
+from .processor import Processor
+from .stage import END, Channel, EndOfStream, Flow, Stage
+from .stats import Stats
+
+
+class WindowAssembler:
+    """Turns slots (in order) into windows; says when a slot is no longer needed.
+
+    ``push`` and ``finish`` return ``(window, done)`` pairs: ``done`` are the slots that no later
+    window uses, to be released once ``window`` has been processed.
+    """
+
+    def __init__(self, radius: int):
+        if radius < 0:
+            raise ValueError(f"window radius must be >= 0, got {radius}")
+        self.radius = radius
+        self._slots: deque[FrameSlot] = deque()
+        self._first = 0
+        self._received = 0
+        self._next = 0
+
+    def push(self, slot: FrameSlot) -> list[tuple[FrameWindow, tuple[FrameSlot, ...]]]:
+        self._slots.append(slot)
+        self._received += 1
+        ready = []
+        while self._next + self.radius < self._received:
+            ready.append(self._emit())
+        return ready
+
+    def finish(self) -> list[tuple[FrameWindow, tuple[FrameSlot, ...]]]:
+        """End of stream: the remaining windows, last frame replicated; then release all."""
+        ready = [self._emit() for _ in range(self._next, self._received)]
+        if ready:
+            window, done = ready[-1]
+            ready[-1] = (window, done + tuple(self._slots))
+        self._slots.clear()
+        return ready
+
+    def _emit(self) -> tuple[FrameWindow, tuple[FrameSlot, ...]]:
+        t, r, last = self._next, self.radius, self._received - 1
+        slots = tuple(self._slots[min(max(t + k, 0), last) - self._first] for k in range(-r, r + 1))
+        self._next += 1
+        done: tuple[FrameSlot, ...] = ()
+        if t - r >= self._first:
+            done = (self._slots.popleft(),)
+            self._first += 1
+        return FrameWindow(slots), done
+
+
+class SlotReader(Protocol):
+    def get(self) -> FrameSlot | EndOfStream: ...
+
+
+class WindowStage(Stage):
+    """Calls ``processor.process(window)`` for each output frame, in order."""
+
+    name = "process"
+
+    def __init__(self, flow: Flow, processor: Processor, *, upstream: SlotReader, output: Channel,
+                 release: Callable[[FrameSlot], None], stats: Stats):
+        super().__init__(flow, output)
+        self.processor = processor
+        self.upstream = upstream
+        self.release = release
+        self.stats = stats
+        self.assembler = WindowAssembler(processor.radius)
+
+    def run(self) -> None:
+        while True:
+            slot = self.upstream.get()
+            if slot is END:
+                break
+            for window, done in self.assembler.push(slot):
+                self._process(window, done)
+        for window, done in self.assembler.finish():
+            self._process(window, done)
+
+    def _process(self, window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
+        started = time.perf_counter()
+        result = self.processor.process(window)
+        self.stats.record("process", time.perf_counter() - started)
+        center = window.center
+        if center.faces:
+            self.stats.faces += len(center.faces)
+        self.output.put((center, result))
+        for slot in done:
+            self.release(slot)
+
+
+class AnalysisStage(Stage):
+    """Calls ``processor.analyze(slot)`` in decode order, ahead of the window stage.
+
+    On live inputs it passes ``late=True`` while the ring is nearly full, so that the processor
+    catches up (e.g. reuses a track's prediction) instead of letting the source drop frames.
+    """
+
+    name = "analyze"
+
+    def __init__(self, flow: Flow, processor: Processor, *, upstream: SlotReader, output: Channel,
+                 is_late: Callable[[], bool], stats: Stats):
+        super().__init__(flow, output)
+        self.processor = processor
+        self.upstream = upstream
+        self.is_late = is_late
+        self.stats = stats
+
+    def run(self) -> None:
+        while True:
+            slot = self.upstream.get()
+            if slot is END:
+                return
+            started = time.perf_counter()
+            self.processor.analyze(slot, late=self.is_late())
+            self.stats.record("analyze", time.perf_counter() - started)
+            self.output.put(slot)
