@@ -66,11 +66,10 @@ def render_heatmaps(points: np.ndarray, size: int, *, sigma: float = DEFAULT_SIG
 
 
 def heatmap_centroids(maps: np.ndarray) -> np.ndarray:
-    """Sub-pixel peak positions of (..., H, W) maps: the weighted centroid of each map's values
-    above half its maximum; returns (..., 2) ``(x, y)`` in heatmap pixels."""
+    """Sub-pixel peak positions of (..., H, W) single-blob maps: the value-weighted centroid of
+    each map; returns (..., 2) ``(x, y)`` in heatmap pixels."""
     height, width = maps.shape[-2:]
-    flat = maps.reshape(-1, height, width)
-    weights = np.where(flat >= 0.5 * flat.max(axis=(1, 2), keepdims=True), flat, 0.0)
+    weights = maps.reshape(-1, height, width).astype(np.float64)
     total = weights.sum(axis=(1, 2))
     ys, xs = np.mgrid[0:height, 0:width]
     centres = np.stack([(weights * xs).sum(axis=(1, 2)) / total, (weights * ys).sum(axis=(1, 2)) / total], axis=-1)
