@@ -1,0 +1,142 @@
+"""``facedeblur-stream INPUT OUTPUT``: the streaming filter (also ``facedeblur stream``)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from ..errors import FaceDeblurError
+from ..factory import ProcessorOptions, make_processor
+from ..io.locations import parse_options
+from ..io.sink import EncoderOptions
+from ..pipeline import Pipeline
+from ..progress import Progress
+from .options import debug_option
+
+EXAMPLES = """\b
+Examples:
+  facedeblur-stream in.mp4 out.mp4
+  facedeblur-stream in.mp4 out.mkv -c ffv1                      # lossless
+  facedeblur-stream -f v4l2 /dev/video0 rtmp://host/live/key    # webcam to a streaming server
+  ffmpeg -i in.mov -f nut - | facedeblur-stream - - -F nut | ffplay -
+  facedeblur-stream 'tcp://0.0.0.0:9000?listen' out.mp4 --reconnect 3
+  facedeblur-stream in.mp4 cmp.mp4 --compare --stats stats.json
+
+\b
+Exit codes: 0 success, 1 runtime failure (also a damaged input, after the output is
+finalised, and an interrupted run), 2 usage error. Ctrl-C / SIGTERM stop reading, then flush
+and finalise the output. Live inputs (devices, network URLs) drop newly decoded frames when
+the pipeline falls behind (counted in --stats and in the summary); files never drop.
+"""
+
+
+class Interrupted(FaceDeblurError):
+    """The run was stopped by SIGINT/SIGTERM (the output was finalised)."""
+
+
+class StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_logging(*, quiet: bool, verbose: bool) -> None:
+    logger = logging.getLogger("streamfilter")
+    logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING)
+    if not any(getattr(h, "facedeblur", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(StderrFormatter())
+        handler.facedeblur = True
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+@contextmanager
+def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
+    """SIGINT/SIGTERM: first one stops reading (output is finalised), a second one aborts."""
+    received: list[str] = []
+
+    def handle(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        if len(received) == 1:
+            pipeline.interrupt()
+        else:
+            pipeline.abort()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
+@click.argument("input_", metavar="INPUT")
+@click.argument("output", metavar="OUTPUT")
+@click.option("-f", "--input-format", help="Demuxer or capture device (v4l2, avfoundation, dshow, nut, mpegts, ...).")
+@click.option("-F", "--output-format", help="Muxer; inferred from the extension or URL when omitted (needed for '-').")
+@click.option("--input-option", multiple=True, metavar="K=V", help="FFmpeg option for opening the input (repeatable).")
+@click.option("--output-option", multiple=True, metavar="K=V", help="FFmpeg option for opening the output (repeatable).")
+@click.option("-c", "--codec", default="libx264", show_default=True, help="Video encoder (ffv1 or libx264 --crf 0: lossless).")
+@click.option("--crf", type=int, help="Constant rate factor (x264/x265/vpx).")
+@click.option("--preset", help="Encoder preset, e.g. ultrafast ... veryslow for libx264.")
+@click.option("--pix-fmt", help="Encoder pixel format (default: the input's, when the encoder takes it).")
+@click.option("--bitrate", help="Target video bitrate, e.g. 4M or 800k.")
+@click.option("--model", default="none", show_default=True, help="Model name or checkpoint; 'none' passes frames through.")
+@click.option("--engine", type=click.Choice(["auto", "tensorrt", "torch", "onnxruntime"]), default="auto", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option("--landmarks", type=click.Choice(["dlib", "fan"]), default="dlib", show_default=True)
+@click.option("--max-faces", type=int, default=4, show_default=True)
+@click.option("--min-face-size", type=int, default=40, show_default=True, metavar="PX")
+@click.option("--compare", is_flag=True, help="Write input | output side by side (double width).")
+@click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write frames, faces, fps and per-stage latency as JSON.")
+@click.option("--reconnect", type=click.IntRange(min=0), default=0, show_default=True, help="Reconnect a network input N times after read errors.")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary or warnings (errors only).")
+@click.option("-v", "--verbose", is_flag=True, help="Log stream details.")
+@debug_option
+def stream(input_: str, output: str, input_format: str | None, output_format: str | None,
+           input_option: tuple[str, ...], output_option: tuple[str, ...], codec: str, crf: int | None,
+           preset: str | None, pix_fmt: str | None, bitrate: str | None, model: str, engine: str, device: str,
+           landmarks: str, max_faces: int, min_face_size: int, compare: bool, stats_path: str | None,
+           reconnect: int, overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
+    """Deblur faces in a video stream: INPUT (file, '-', URL or device) -> OUTPUT (file, '-' or URL).
+
+    Every input frame gives one output frame with the same timestamp; audio is copied.
+    """
+    configure_logging(quiet=quiet, verbose=verbose)
+    input_options = parse_options(input_option, flag="--input-option")
+    output_options = parse_options(output_option, flag="--output-option")
+    encoder = EncoderOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, bitrate=bitrate)
+    processor = make_processor(ProcessorOptions(model=model, engine=engine, device=device, landmarks=landmarks,
+                                                max_faces=max_faces, min_face_size=min_face_size))
+    try:
+        pipeline = Pipeline.open(input_, output, processor=processor, input_format=input_format,
+                                 output_format=output_format, input_options=input_options,
+                                 output_options=output_options, encoder=encoder, compare=compare,
+                                 reconnect=reconnect, overwrite=overwrite)
+    except BaseException:
+        processor.close()
+        raise
+    log = logging.getLogger("streamfilter")
+    info = pipeline.info
+    log.info("input %s: %dx%d, time base %s, %s fps, %d audio stream(s)", input_, info.width, info.height,
+             info.time_base, info.average_rate, len(pipeline.source.audio))
+    progress = Progress(info.frames, enabled=not quiet and pipeline.source.location.kind == "file")
+    try:
+        with stop_on_signals(pipeline) as received:
+            pipeline.run(on_tick=progress.update)
+        if received:
+            raise Interrupted(f"interrupted by {received[0]}: output finalised with {pipeline.stats.frames_out} frames")
+    finally:
+        progress.close()
+        pipeline.close()
+        if stats_path is not None:
+            pipeline.stats.write_json(stats_path)
+        if not quiet:
+            click.echo(f"facedeblur-stream: {pipeline.stats.summary()}", err=True)
