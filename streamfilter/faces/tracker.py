@@ -46,7 +46,7 @@ class TrackerConfig:
     max_missed: int = 2
     crop_scale: float = 1.6
     sticky_tolerance: float = 0.02
-    min_cutoff: float = 1.0
+    min_cutoff: float = 0.5
     beta: float = 0.05
     max_scale_step: float = 1.3
 
