@@ -10,6 +10,7 @@ rest is processed, and the pipeline reports the damage once the output is finali
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +28,8 @@ from .locations import Location
 log = logging.getLogger("streamfilter")
 
 RECONNECT_DELAY_S = 1.0
+TRUNCATION_TOLERANCE_S = 0.5
+_DURATION_TAG = re.compile(r"^(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,18 @@ class VideoSource:
             return self.container.duration / av.time_base
         return None
 
+    def declared_end_s(self) -> float | None:
+        """Where the video stream says it ends (seconds), if the container records it."""
+        tb = self.video.time_base
+        if self.video.duration is not None and tb is not None:
+            return float(((self.video.start_time or 0) + self.video.duration) * tb)
+        tag = self.video.metadata.get("DURATION")
+        match = _DURATION_TAG.match(tag) if tag else None
+        if match is None:
+            return None
+        hours, minutes, seconds = match.groups()
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
     def reopen(self) -> None:
         """Reconnect a network input after a read error (same streams expected)."""
         self.container.close()
@@ -150,6 +165,18 @@ class SourceStage(Stage):
             self.damage.append(f"read error after frame {self._index}: {error}")
             break
         self._flush_decoder()
+        if self.source.location.kind == "file" and not self.flow.interrupt.is_set():
+            self._check_length()
+
+    def _check_length(self) -> None:
+        """A file that ends well before its declared length was truncated."""
+        declared = self.source.declared_end_s()
+        if declared is None or self._last_s is None:
+            return
+        rate = self.source.video.average_rate or self.source.video.guessed_rate
+        end = self._last_s + (float(1 / rate) if rate else 0.0)
+        if end < declared - TRUNCATION_TOLERANCE_S:
+            self.damage.append(f"video ends at {end:.2f} s but the file declares {declared:.2f} s (truncated?)")
 
     def finish(self) -> None:
         self.ring.close()
@@ -188,17 +215,30 @@ class SourceStage(Stage):
             self._admit(frame)
 
     def _admit(self, frame: av.VideoFrame) -> None:
-        if frame.pts is not None and frame.time_base is not None:
-            if self._rebase:
-                self._rebase_after_reconnect(frame)
-            if self._offset_s:
-                frame.pts += round(self._offset_s / frame.time_base)
-            self._last_s = float(frame.pts * frame.time_base)
+        if frame.pts is None:
+            self._stamp(frame)
+        if self._rebase:
+            self._rebase_after_reconnect(frame)
+        if self._offset_s:
+            frame.pts += round(self._offset_s / frame.time_base)
+        now_s = float(frame.pts * frame.time_base)
+        if self._last_s is not None and now_s <= self._last_s:
+            self.damage.append(f"frame at {now_s:.3f} s does not follow {self._last_s:.3f} s; skipped")
+            self.stats.corrupt_packets += 1
+            return
+        self._last_s = now_s
         slot = FrameSlot(index=self._index, frame=frame)
         slot.cache["pipeline.decoded_at"] = time.perf_counter()
         self.stats.frames_in += 1
         if self.ring.admit(slot, block=not self.source.location.is_live):
             self._index += 1
+
+    def _stamp(self, frame: av.VideoFrame) -> None:
+        """Give a frame without pts (raw elementary streams) the next one at the stream rate."""
+        tb = self.source.video.time_base or Fraction(1, 90000)
+        rate = self.source.video.average_rate or self.source.video.guessed_rate or 25
+        frame.time_base = tb
+        frame.pts = 0 if self._last_s is None else round((self._last_s + float(1 / rate)) / tb)
 
     def _rebase_after_reconnect(self, frame: av.VideoFrame) -> None:
         """Shift timestamps after a reconnect so that they continue after the last frame."""
