@@ -1,0 +1,1 @@
+"""Network engines implementing the ``Restorer`` protocol (torch, ONNX Runtime)."""

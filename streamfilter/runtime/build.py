@@ -1,0 +1,85 @@
+"""``build_restorer``: from a model name or checkpoint and an engine choice to a ``Restorer``.
+
+A model is a registry name (``finenet``, ``finenet-lite``, ...; see ``facedeblur models``) or
+the path of a checkpoint written by ``models.checkpoint.save_checkpoint``. A registry name uses
+the weights shipped in ``streamfilter/weights/<name>.safetensors`` when present; until trained
+weights ship, it is initialised randomly (deterministically, seed 0) and a warning says so.
+
+Engines: ``torch`` (CPU or CUDA), ``onnxruntime`` (CPU; CUDA when ONNX Runtime has its CUDA
+provider), ``tensorrt`` (not available yet), ``auto`` (``onnxruntime`` on CPU, ``torch`` on
+CUDA until the TensorRT engine exists).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelError, UsageError
+from ..models.checkpoint import load_checkpoint
+from ..models.registry import CONFIGS, build_model, get_config
+from ..models.split import SplitModel
+from ..restorer import Restorer
+
+ENGINES = ("auto", "tensorrt", "torch", "onnxruntime")
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+log = logging.getLogger(__name__)
+
+
+def resolve_model(model: str) -> tuple[SplitModel, Path | None]:
+    """(network, checkpoint path or None) for a registry name or a checkpoint path."""
+    if model in CONFIGS:
+        shipped = SHIPPED_WEIGHTS / f"{model}.safetensors"
+        if shipped.is_file():
+            return load_checkpoint(shipped, expect=get_config(model)), shipped
+        log.warning("no trained weights for %r are installed: using a randomly initialised network", model)
+        return build_model(get_config(model), seed=0), None
+    path = Path(model)
+    if path.suffix == ".safetensors" or path.exists():
+        return load_checkpoint(path), path
+    raise ModelError(f"unknown model {model!r}: not a checkpoint file nor one of {', '.join(CONFIGS)}")
+
+
+def _check_device(device: str) -> torch.device:
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as exc:
+        raise UsageError(f"--device {device!r} is not a device; use cpu or cuda[:N]") from exc
+    if parsed.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {device!r} is not supported; use cpu or cuda[:N]")
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"--device {device}: CUDA is not available on this machine")
+    return parsed
+
+
+def build_restorer(model: str, engine: str = "auto", device: str = "cpu", *, threads: int = 2) -> Restorer:
+    """A ready ``Restorer`` for ``model`` on ``engine`` and ``device``.
+
+    Raises ``UsageError`` for an unknown engine or device string, ``ModelError`` for an unknown
+    model, an engine unavailable here, or a checkpoint that cannot be loaded.
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    parsed = _check_device(device)
+    if engine == "tensorrt":
+        raise ModelError("the tensorrt engine is not available yet; use --engine onnxruntime or torch")
+    if engine == "auto":
+        engine = "onnxruntime" if parsed.type == "cpu" else "torch"
+    network, weights = resolve_model(model)
+    if engine == "torch":
+        from .torch_engine import TorchRestorer
+
+        return TorchRestorer(network, device=str(parsed))
+    import onnxruntime
+
+    from .export import cached_export
+    from .onnx_engine import OnnxRestorer
+
+    providers = ["CPUExecutionProvider"]
+    if parsed.type == "cuda":
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            raise ModelError("this ONNX Runtime build has no CUDA provider; use --engine torch on CUDA")
+        providers.insert(0, "CUDAExecutionProvider")
+    return OnnxRestorer(network.config, cached_export(network, weights=weights), threads=threads, providers=providers)
