@@ -68,8 +68,7 @@ def add_output_streams(routes: list[AudioRoute], container: av.container.OutputC
             route.output_stream = container.add_stream_from_template(source)
             continue
         stream = container.add_stream(REENCODE_CODEC, rate=source.codec_context.sample_rate)
-        stream.codec_context.layout = source.codec_context.layout
-        stream.time_base = source.time_base
+        stream.codec_context.layout = av.AudioLayout(f"{source.codec_context.channels}c")
         route.output_stream = stream
 
 

@@ -1,0 +1,201 @@
+"""End-to-end pipeline runs on tiny synthetic clips (Python API)."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from media import audio_payloads, make_clip, video_frames, video_pts
+from streamfilter.errors import StageError
+from streamfilter.frames import FrameWindow
+from streamfilter.io.sink import EncoderOptions
+from streamfilter.pipeline import Pipeline
+from streamfilter.processor import Passthrough
+
+
+def run_pipeline(src: Path, dst: Path, processor=None, **kwargs):
+    with Pipeline.open(str(src), str(dst), processor=processor or Passthrough(), overwrite=True, **kwargs) as pipeline:
+        return pipeline.run()
+
+
+@pytest.mark.parametrize("vfr", [False, True], ids=["cfr", "vfr"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".nut"])
+def test_every_frame_keeps_its_pts(tmp_path, vfr, suffix):
+    src, dst = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
+    make_clip(src, frames=23, vfr=vfr)
+    stats = run_pipeline(src, dst)
+    in_pts, in_tb = video_pts(src)
+    out_pts, out_tb = video_pts(dst)
+    assert stats.frames_in == stats.frames_out == 23
+    assert out_tb == in_tb
+    assert out_pts == in_pts
+    if vfr:
+        assert len(set(np.diff(out_pts))) > 1
+
+
+def test_audio_packets_are_remuxed_byte_for_byte(tmp_path):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mkv"
+    make_clip(src, frames=40)
+    run_pipeline(src, dst)
+    original = audio_payloads(src)
+    assert len(original) > 10
+    assert audio_payloads(dst) == original
+
+
+def test_audio_the_container_cannot_hold_is_reencoded_to_aac(tmp_path, caplog):
+    src, dst = tmp_path / "in.nut", tmp_path / "out.ts"
+    make_clip(src, frames=25, audio="pcm_s16le")
+    with caplog.at_level("WARNING", logger="streamfilter"):
+        run_pipeline(src, dst)
+    assert any("re-encoding to aac" in message for message in caplog.messages)
+    with av.open(str(dst)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        decoded = sum(frame.samples for frame in container.decode(audio=0))
+    assert decoded >= 48000 - 2048  # 1 s of input audio, up to two AAC frames of encoder padding trimmed
+
+
+def test_ffv1_output_is_lossless(tmp_path):
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_clip(src, frames=12, width=96, height=64, audio=None)
+    run_pipeline(src, dst, encoder=EncoderOptions(codec="ffv1"))
+    before, after = video_frames(src), video_frames(dst)
+    assert len(before) == len(after) == 12
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_x264_crf0_output_is_lossless(tmp_path):
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_clip(src, frames=8, audio=None)
+    run_pipeline(src, dst, encoder=EncoderOptions(codec="libx264", crf=0, preset="ultrafast"))
+    for a, b in zip(video_frames(src), video_frames(dst), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resolution_aspect_colour_and_rotation_follow_the_input(tmp_path):
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mp4"
+    make_clip(src, frames=6, width=80, height=48, colorspace=1, color_range=2, rotation=90,
+              sample_aspect_ratio=Fraction(4, 3))
+    run_pipeline(src, dst)
+    with av.open(str(dst)) as container:
+        stream = container.streams.video[0]
+        frame = next(container.decode(stream))
+        assert (frame.width, frame.height) == (80, 48)
+        assert stream.codec_context.sample_aspect_ratio == Fraction(4, 3)
+        assert (frame.colorspace, frame.color_range) == (1, 2)
+        assert frame.rotation == 90
+
+
+class RecolourProcessor(Passthrough):
+    """Returns the centre frame as an RGB array (a restorer that changed nothing)."""
+
+    def process(self, window: FrameWindow) -> np.ndarray:
+        return window.center.rgb()
+
+
+@pytest.mark.parametrize(("colorspace", "color_range"), [(5, 1), (1, 1), (1, 2), (6, 2)],
+                         ids=["bt601-limited", "bt709-limited", "bt709-full", "smpte170m-full"])
+def test_rgb_results_keep_the_input_colour_matrix_and_range(tmp_path, colorspace, color_range):
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    container = av.open(str(src), "w")
+    stream = container.add_stream("ffv1", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv444p"
+    stream.codec_context.colorspace, stream.codec_context.color_range = colorspace, color_range
+    flat = np.empty((3, 32, 32), np.uint8)
+    flat[0], flat[1], flat[2] = 150, 90, 170
+    for i in range(3):
+        frame = av.VideoFrame.from_ndarray(flat, format="yuv444p")
+        frame.colorspace, frame.color_range, frame.pts = colorspace, color_range, i
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+    container.close()
+    run_pipeline(src, dst, processor=RecolourProcessor(), encoder=EncoderOptions(codec="ffv1"))
+    with av.open(str(dst)) as out:
+        frames = list(out.decode(video=0))
+    assert len(frames) == 3
+    for frame in frames:
+        assert (frame.colorspace, frame.color_range) == (colorspace, color_range)
+        planes = frame.to_ndarray(format="yuv444p").astype(int)
+        assert np.abs(planes - flat.astype(int)).max() <= 2
+
+
+def test_compare_writes_input_and_output_side_by_side(tmp_path):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=5, width=64, height=48, audio=None)
+    run_pipeline(src, dst, compare=True)
+    with av.open(str(dst)) as container:
+        frames = [frame.to_ndarray(format="rgb24").astype(int) for frame in container.decode(video=0)]
+    assert len(frames) == 5
+    assert frames[0].shape == (48, 128, 3)
+    assert np.abs(frames[0][:, :64] - frames[0][:, 64:]).mean() < 3
+
+
+class RaisingProcessor(Passthrough):
+    def __init__(self, at: int):
+        self.at = at
+        self.closed = False
+
+    def process(self, window: FrameWindow):
+        if window.center.index == self.at:
+            raise RuntimeError("boom in the model")
+        return window.center.frame
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_raising_processor_stops_the_pipeline_with_one_error(tmp_path):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=200, audio="aac")
+    processor = RaisingProcessor(at=10)
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            run_pipeline(src, dst, processor=processor, ring_capacity=8)
+        except BaseException as error:  # noqa: BLE001 - recorded for the assertions below
+            outcome["error"] = error
+
+    runner = threading.Thread(target=target, daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "pipeline hung after a stage failure"
+    error = outcome["error"]
+    assert isinstance(error, StageError)
+    assert error.stage == "process" and "boom in the model" in str(error)
+    assert processor.closed
+    assert not [t for t in threading.enumerate() if t.name.startswith("facedeblur-")]
+
+
+class OrderRecordingProcessor(Passthrough):
+    needs_analysis = True
+
+    def __init__(self) -> None:
+        self.analysed: list[int] = []
+        self.windows: list[tuple[int, ...]] = []
+
+    def analyze(self, slot, *, late: bool = False) -> None:
+        self.analysed.append(slot.index)
+        slot.faces = []
+
+    def process(self, window: FrameWindow):
+        assert all(slot.faces is not None for slot in window.slots)
+        self.windows.append(tuple(slot.index for slot in window.slots))
+        return window.center.frame
+
+
+def test_analysis_runs_in_decode_order_before_each_window(tmp_path):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=9, audio=None)
+    processor = OrderRecordingProcessor()
+    run_pipeline(src, dst, processor=processor)
+    assert processor.analysed == list(range(9))
+    assert processor.windows[0] == (0, 0, 0, 1, 2)
+    assert processor.windows[4] == (2, 3, 4, 5, 6)
+    assert processor.windows[-1] == (6, 7, 8, 8, 8)
+    assert len(processor.windows) == 9
