@@ -26,7 +26,7 @@ from ..stats import Stats
 from . import audio
 from .audio import AudioRoute
 from .locations import Location
-from .source import VideoInfo
+from .source import VideoInfo, check_format
 
 log = logging.getLogger("streamfilter")
 
@@ -91,10 +91,10 @@ def open_output(location: Location, *, output_format: str | None, options: dict[
     """Open ``location`` for writing; failures become one ``OutputError``/``CodecError`` line."""
     if location.path is not None and location.path.parent and not location.path.parent.exists():
         raise OutputError(f"cannot write {location.text}: folder {location.path.parent} does not exist")
+    if output_format is not None:
+        check_format(output_format, "w")
     try:
         return av.open(location.url, "w", format=output_format, options=options)
-    except av.error.MuxerNotFoundError as exc:
-        raise CodecError(f"unknown output format {output_format!r} (see `ffmpeg -muxers`)") from exc
     except ValueError as exc:
         raise CodecError(f"cannot choose a container for {location.text}: {exc}; pass -F/--output-format") from exc
     except (av.FFmpegError, OSError) as exc:

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import av
 
-from ..errors import InputError
+from ..errors import CodecError, InputError
 from ..frames import FrameSlot
 from ..ring import FrameRing
 from ..stage import Channel, Flow, Stage
@@ -47,16 +47,26 @@ class VideoInfo:
 
 def open_input(location: Location, *, input_format: str | None, options: dict[str, str]) -> av.container.InputContainer:
     """Open ``location`` for reading; any failure becomes one ``InputError`` line."""
+    if input_format is not None:
+        check_format(input_format, "r")
     if location.kind == "file" and location.path is not None and not location.path.exists():
         raise InputError(f"input not found: {location.text}")
     try:
         return av.open(location.url, "r", format=input_format, options=options)
-    except av.error.DemuxerNotFoundError as exc:
-        raise InputError(f"unknown input format {input_format!r} (see `ffmpeg -formats`)") from exc
     except av.error.InvalidDataError as exc:
         raise InputError(f"not a readable media file: {location.text}") from exc
     except (av.FFmpegError, OSError) as exc:
         raise InputError(f"cannot open input {location.text}: {exc.strerror or exc}") from exc
+
+
+def check_format(name: str, mode: str) -> None:
+    """Raise ``CodecError`` unless FFmpeg has a demuxer (``mode='r'``) or muxer (``'w'``) ``name``."""
+    kind = "input" if mode == "r" else "output"
+    try:
+        av.format.ContainerFormat(name, mode)
+    except ValueError as exc:
+        listing = "ffmpeg -demuxers" if mode == "r" else "ffmpeg -muxers"
+        raise CodecError(f"unknown {kind} format {name!r} (see `{listing}`)") from exc
 
 
 class VideoSource:

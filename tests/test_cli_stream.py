@@ -1,0 +1,154 @@
+"""``facedeblur-stream`` command line: options, error contract, summary and stats."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import pytest
+
+from media import make_clip, video_pts
+from streamfilter.cli import load_command, run
+
+
+def stream(args: list[str], capsys) -> tuple[int, str]:
+    code = run(load_command("stream"), [str(a) for a in args], prog_name="facedeblur-stream")
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / "in.mp4"
+    make_clip(path, frames=20)
+    return path
+
+
+def test_default_run_writes_every_frame_and_a_summary(clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    code, err = stream([clip, out, "--stats", tmp_path / "stats.json"], capsys)
+    assert code == 0, err
+    assert video_pts(out) == video_pts(clip)
+    assert "20 frames in, 20 out, 0 faces" in err.strip().splitlines()[-1]
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["frames_in"] == stats["frames_out"] == 20
+    assert {"decode", "process", "encode", "end_to_end"} <= set(stats["latency"])
+    assert stats["latency"]["process"]["count"] == 20
+
+
+def test_quiet_prints_nothing_on_success(clip, tmp_path, capsys):
+    code, err = stream([clip, tmp_path / "out.mkv", "-q", "--preset", "ultrafast", "--crf", "30"], capsys)
+    assert (code, err) == (0, "")
+
+
+def test_refuses_to_overwrite_without_y(clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"keep me")
+    code, err = stream([clip, out, "-q"], capsys)
+    assert code == 2 and "-y/--overwrite" in err
+    assert out.read_bytes() == b"keep me"
+    assert stream([clip, out, "-q", "-y"], capsys)[0] == 0
+    assert len(video_pts(out)[0]) == 20
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_missing_input(tmp_path, capsys):
+    code, err = stream([tmp_path / "nope.mp4", tmp_path / "out.mp4", "-q"], capsys)
+    assert code == 1 and "input not found" in one_error_line(err)
+
+
+def test_not_a_media_file(tmp_path, capsys):
+    bogus = tmp_path / "notes.mp4"
+    bogus.write_text("these are not video frames\n" * 50)
+    code, err = stream([bogus, tmp_path / "out.mp4", "-q"], capsys)
+    assert code == 1 and "not a readable media file" in one_error_line(err)
+
+
+def test_no_video_stream(tmp_path, capsys):
+    audio_only = tmp_path / "sound.m4a"
+    with av.open(str(audio_only), "w", format="mp4") as container:
+        stream_ = container.add_stream("aac", rate=48000)
+        frame = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(stream_.encode(frame))
+        container.mux(stream_.encode(None))
+    code, err = stream([audio_only, tmp_path / "out.mp4", "-q"], capsys)
+    assert code == 1 and "no video stream" in one_error_line(err)
+
+
+def test_truncated_file_is_processed_up_to_the_damage_then_reported(tmp_path, capsys):
+    full, cut, out = tmp_path / "full.mkv", tmp_path / "cut.mkv", tmp_path / "out.mkv"
+    make_clip(full, frames=60, width=96, height=64, audio=None)
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) * 4 // 10])
+    code, err = stream([cut, out, "-q"], capsys)
+    line = one_error_line(err)
+    assert code == 1 and "truncated" in line
+    kept = len(video_pts(out)[0])
+    assert 0 < kept < 60 and f"holds the {kept} frames" in line
+
+
+def test_corrupt_packets_are_skipped_and_reported(tmp_path, capsys):
+    src, bad, out = tmp_path / "in.mp4", tmp_path / "bad.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=60, width=96, height=64, audio=None)
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 2000] = bytes(range(256)) * 7 + bytes(208)
+    bad.write_bytes(bytes(data))
+    code, err = stream([bad, out, "-q"], capsys)
+    assert code == 1 and "damaged" in one_error_line(err)
+    assert len(video_pts(out)[0]) > 0
+
+
+def test_unwritable_output(clip, tmp_path, capsys):
+    code, err = stream([clip, tmp_path / "missing" / "out.mp4", "-q"], capsys)
+    assert code == 1 and "does not exist" in one_error_line(err)
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["-c", "no-such-codec"], 2, "unknown encoder 'no-such-codec'"),
+    (["-c", "aac"], 2, "audio encoder"),
+    (["--pix-fmt", "nv42x"], 2, "allowed:"),
+    (["-F", "no-such-muxer"], 2, "unknown output format"),
+    (["--bitrate", "fast"], 2, "--bitrate"),
+    (["--input-option", "novalue"], 2, "KEY=VALUE"),
+    (["--model", "no-such-model"], 1, "unknown model"),
+    (["--max-faces", "0"], 2, "--max-faces"),
+])
+def test_bad_options_give_one_line(clip, tmp_path, capsys, args, code, message):
+    got, err = stream([clip, tmp_path / "out.mp4", "-q", *args], capsys)
+    assert got == code and message in one_error_line(err)
+
+
+def test_unknown_input_format(clip, tmp_path, capsys):
+    code, err = stream(["-f", "no-such-demuxer", clip, tmp_path / "out.mp4", "-q"], capsys)
+    assert code == 2 and "unknown input format" in one_error_line(err)
+
+
+def test_stdout_needs_an_output_format(clip, capsys):
+    code, err = stream([clip, "-", "-q"], capsys)
+    assert code == 2 and "-F/--output-format" in one_error_line(err)
+
+
+def test_output_without_extension_needs_a_format(clip, tmp_path, capsys):
+    code, err = stream([clip, tmp_path / "out", "-q"], capsys)
+    assert code == 2 and "-F/--output-format" in one_error_line(err)
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    code, err = stream([tmp_path / "nope.mp4", tmp_path / "out.mp4", "-q", "--debug"], capsys)
+    assert code == 1 and "Traceback" in err and "input not found" in err
+
+
+def test_help_lists_examples(capsys):
+    code = run(load_command("stream"), ["--help"], prog_name="facedeblur-stream")
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "Examples:" in text and "-F nut" in text and "--reconnect" in text
