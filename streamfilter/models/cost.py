@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 
+from . import dcn  # noqa: F401  (registers facedeblur::deform_conv2d before its FLOP formula)
 from .split import SplitModel
 
 
