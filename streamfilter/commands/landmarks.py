@@ -9,6 +9,7 @@ accumulate in memory.
 from __future__ import annotations
 
 import json
+import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import IO
@@ -94,7 +95,7 @@ class DrawingWriter:
 
 def open_output(path: str | None) -> IO[str]:
     if path is None or path == "-":
-        return click.get_text_stream("stdout")
+        return sys.stdout
     try:
         return open(path, "w", encoding="utf-8")
     except OSError as exc:
@@ -152,7 +153,7 @@ def landmarks(
         finally:
             if drawing is not None:
                 drawing.close()
-            if out is not click.get_text_stream("stdout"):
+            if out is not sys.stdout:
                 out.close()
             tracker.backend.close()
 
