@@ -225,6 +225,8 @@ class SourceStage(Stage):
             self._admit(frame)
 
     def _admit(self, frame: av.VideoFrame) -> None:
+        if frame.time_base is None:
+            frame.time_base = self.source.video.time_base
         if frame.pts is None:
             self._stamp(frame)
         if self._rebase:
