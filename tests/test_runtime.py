@@ -1,0 +1,166 @@
+"""Restorers: per-frame cache, torch vs ONNX Runtime engines, build_restorer errors, export cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from model_helpers import small_config
+
+from streamfilter.cli import facedeblur
+from streamfilter.errors import ModelError, UsageError
+from streamfilter.models.checkpoint import save_checkpoint
+from streamfilter.models.registry import build_model
+from streamfilter.restorer import FaceWindow, Restorer
+from streamfilter.runtime.build import build_restorer
+from streamfilter.runtime.cache import FeatureCache
+from streamfilter.runtime.export import cached_export
+from streamfilter.runtime.onnx_engine import OnnxRestorer
+from streamfilter.runtime.torch_engine import TorchRestorer
+
+
+def sliding_windows(config, *, frames: int, faces: int, seed: int = 0) -> list[list[FaceWindow]]:
+    """For each output frame t of a ``frames``-long stream, one FaceWindow per face track over
+    t-2..t+2 (edges replicated); keys are (track, frame index), crops and heatmaps per key fixed."""
+    rng = np.random.default_rng(seed)
+    size, hsize = config.crop_size, config.heatmap_size
+    crops = rng.integers(0, 256, (faces, frames, size, size, 3), dtype=np.uint8)
+    heatmaps = rng.random((faces, frames, 68, hsize, hsize), dtype=np.float32)
+    r = config.radius
+    stream = []
+    for t in range(frames):
+        index = [min(max(i, 0), frames - 1) for i in range(t - r, t + r + 1)]
+        stream.append(
+            [FaceWindow(crops[f, index], heatmaps[f, index], tuple((f, i) for i in index)) for f in range(faces)]
+        )
+    return stream
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    model = build_model(small_config(), seed=3)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_checkpoint(model, path)
+    return model, path
+
+
+def test_per_frame_work_runs_once_per_frame(checkpoint):
+    model, _ = checkpoint
+    restorer = TorchRestorer(model, cache_size=16)
+    assert isinstance(restorer, Restorer)
+    stream = sliding_windows(model.config, frames=12, faces=2)
+    for windows in stream:
+        out = restorer.restore(windows)
+        assert out.shape == (2, 32, 32, 3) and out.dtype == np.uint8
+    assert restorer.frames_computed == 12 * 2  # not 12 * 2 * 5
+    restorer.close()
+
+
+def test_a_too_small_cache_recomputes_but_stays_correct(checkpoint):
+    model, _ = checkpoint
+    stream = sliding_windows(model.config, frames=6, faces=2)
+    big, tiny = TorchRestorer(model, cache_size=64), TorchRestorer(model, cache_size=1)
+    for windows in stream:
+        np.testing.assert_array_equal(big.restore(windows), tiny.restore(windows))
+    assert tiny.frames_computed > big.frames_computed == 12
+    assert len(tiny.cache) == 1
+
+
+def test_onnxruntime_engine_matches_torch_engine(checkpoint):
+    model, path = checkpoint
+    onnx_restorer = OnnxRestorer(model.config, cached_export(model, weights=path), threads=2)
+    torch_restorer = TorchRestorer(model)
+    for windows in sliding_windows(model.config, frames=4, faces=3):
+        diff = np.abs(onnx_restorer.restore(windows).astype(int) - torch_restorer.restore(windows).astype(int))
+        assert diff.max() <= 1  # float results within 1e-4 may round to neighbouring uint8 values
+    assert onnx_restorer.frames_computed == torch_restorer.frames_computed == 12
+
+
+def test_export_cache_lives_beside_the_weights_and_is_reused(checkpoint):
+    model, path = checkpoint
+    first = cached_export(model, weights=path)
+    assert first.frame.parent == path.parent and first.frame.name.startswith("tiny.")
+    stamp = first.frame.stat().st_mtime_ns
+    assert cached_export(model, weights=path) == first
+    assert first.frame.stat().st_mtime_ns == stamp
+    changed = build_model(model.config, seed=4)
+    assert cached_export(changed, weights=path).frame != first.frame
+
+
+def test_builtin_graphs_go_to_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEDEBLUR_CACHE", str(tmp_path))
+    restorer = build_restorer("dfd", "auto", "cpu")
+    assert isinstance(restorer, OnnxRestorer) and restorer.radius == 0
+    assert len(list((tmp_path / "onnx").glob("dfd.*.frame.onnx"))) == 1
+    config = restorer.config
+    rng = np.random.default_rng(0)
+    face = FaceWindow(
+        rng.integers(0, 256, (1, config.crop_size, config.crop_size, 3), dtype=np.uint8),
+        rng.random((1, 68, 64, 64), dtype=np.float32),
+        ("only",),
+    )
+    assert restorer.restore([face]).shape == (1, config.crop_size, config.crop_size, 3)
+    assert restorer.restore([]).shape == (0, config.crop_size, config.crop_size, 3)
+
+
+def test_build_restorer_from_checkpoint_with_torch(checkpoint):
+    model, path = checkpoint
+    restorer = build_restorer(str(path), "torch", "cpu")
+    assert isinstance(restorer, TorchRestorer) and restorer.config == model.config
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (("finenet-lite", "openvino", "cpu"), UsageError, "--engine 'openvino'"),
+        (("finenet-lite", "tensorrt", "cpu"), ModelError, "not available yet"),
+        (("finenet-lite", "torch", "tpu"), UsageError, "--device 'tpu'"),
+        (("finenet-xl", "torch", "cpu"), ModelError, "unknown model 'finenet-xl'"),
+        (("missing.safetensors", "torch", "cpu"), ModelError, "checkpoint not found"),
+    ],
+)
+def test_build_restorer_errors(args, error, message):
+    with pytest.raises(error, match=message):
+        build_restorer(*args)
+
+
+def test_cuda_device_without_cuda_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ModelError, match="CUDA is not available"):
+        build_restorer("finenet-lite", "torch", "cuda")
+
+
+def test_wrong_window_shape_is_refused(checkpoint):
+    model, _ = checkpoint
+    restorer = TorchRestorer(model)
+    window = sliding_windows(small_config(crop_size=48), frames=5, faces=1)[2][0]
+    with pytest.raises(ModelError, match="needs 32px crops, got 48px"):
+        restorer.restore([window])
+
+
+def test_feature_cache_is_a_bounded_lru():
+    cache = FeatureCache(2)
+    cache.put("a", (1,))
+    cache.put("b", (2,))
+    assert cache.get("a") == (1,)
+    cache.put("c", (3,))  # evicts b, the least recently used
+    assert cache.get("b") is None and cache.get("a") == (1,) and len(cache) == 2
+    with pytest.raises(ModelError, match="capacity must be >= 1, got 0"):
+        FeatureCache(0)
+
+
+def test_models_command_lists_every_config():
+    result = CliRunner().invoke(facedeblur, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    expected = {"finenet", "finenet-lite", "finenet-nofoc", "finenet-nolandmarks"}
+    assert set(rows) == expected | {"enhance-only", "interp-only", "early-fusion", "dfd"}
+    assert rows["finenet"]["crop_size"] == 256 and rows["dfd"]["radius"] == 0
+    assert rows["finenet"]["gmacs_per_output_frame"] > rows["finenet-lite"]["gmacs_per_output_frame"] > 0
+    table = CliRunner().invoke(facedeblur, ["models"])
+    assert table.exit_code == 0 and "finenet-lite" in table.output and "GMACs" in table.output
