@@ -160,6 +160,17 @@ def test_cost_counts_deformable_convolutions():
 
 
 def test_cost_of_dfd_is_all_per_frame():
-    cost = model_cost(build_model(DFDConfig(name="tiny", channels=4, blocks=1, stages=3, crop_size=16)))
+    cost = model_cost(DFDConfig(name="tiny", channels=4, blocks=1, stages=3, crop_size=16))
     assert cost.window_gmacs == 0 and cost.frame_gmacs > 0
     assert cost.gmacs_per_output_frame == cost.frame_gmacs
+
+
+def test_cost_per_output_frame_counts_the_frame_part_once():
+    config = small_config()
+    whole = FlopCounterMode(display=False)
+    crops, heatmaps = window_inputs(config)
+    with whole, torch.no_grad():
+        build_model(config)(crops, heatmaps)  # runs the per-frame part on all 5 frames
+    cost = model_cost(config)
+    frames = 2 * config.radius + 1
+    assert whole.get_total_flops() / 2e9 == pytest.approx(frames * cost.frame_gmacs + cost.window_gmacs)

@@ -19,11 +19,11 @@ def models(as_json: bool, debug: bool) -> None:
     part (the streaming cost of one output frame), deformable convolutions included.
     """
     from ..models.cost import model_cost
-    from ..models.registry import CONFIGS, build_model
+    from ..models.registry import CONFIGS
 
     rows = []
     for name, config in CONFIGS.items():
-        cost = model_cost(build_model(config))
+        cost = model_cost(config)
         rows.append(
             {
                 "name": name,

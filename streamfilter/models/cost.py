@@ -15,7 +15,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 
 from . import dcn  # noqa: F401  (registers facedeblur::deform_conv2d before its FLOP formula)
-from .split import SplitModel
+from .config import ModelConfig
+from .registry import build_model
 
 
 @register_flop_formula(torch.ops.facedeblur.deform_conv2d)
@@ -43,19 +44,22 @@ def _gmacs(fn) -> float:
     return counter.get_total_flops() / 2e9
 
 
-def model_cost(model: SplitModel) -> ModelCost:
-    """Parameters and GMACs of one output frame (per-frame part once, per-window part once)."""
-    config = model.config
-    frames = 2 * config.radius + 1
-    size, hsize = config.crop_size, config.heatmap_size
-    crops = torch.rand(1, 3, size, size)
-    heatmaps = torch.rand(1, 68, hsize, hsize)
-    with torch.no_grad():
+def model_cost(config: ModelConfig) -> ModelCost:
+    """Parameters and GMACs of one output frame (per-frame part once, per-window part once).
+
+    The network is built on the ``meta`` device: shapes only, no memory and no arithmetic.
+    """
+    with torch.device("meta"), torch.no_grad():
+        model = build_model(config)
+        frames = 2 * config.radius + 1
+        size, hsize = config.crop_size, config.heatmap_size
+        crops = torch.empty(1, 3, size, size)
+        heatmaps = torch.empty(1, 68, hsize, hsize)
         features = model.frame(crops, heatmaps)
-    stacked = [f.unsqueeze(1).expand(-1, frames, *f.shape[1:]) for f in features]
-    window_crops = torch.rand(1, frames, 3, size, size)
-    return ModelCost(
-        parameters=sum(p.numel() for p in model.parameters()),
-        frame_gmacs=_gmacs(lambda: model.frame(crops, heatmaps)),
-        window_gmacs=_gmacs(lambda: model.window(window_crops, *stacked)),
-    )
+        stacked = [f.unsqueeze(1).expand(-1, frames, *f.shape[1:]) for f in features]
+        window_crops = torch.empty(1, frames, 3, size, size)
+        return ModelCost(
+            parameters=sum(p.numel() for p in model.parameters()),
+            frame_gmacs=_gmacs(lambda: model.frame(crops, heatmaps)),
+            window_gmacs=_gmacs(lambda: model.window(window_crops, *stacked)),
+        )
