@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import ModelError, UsageError
+from .errors import UsageError
 from .processor import Passthrough, Processor
 from .restorer import IdentityRestorer, Restorer
 
@@ -46,9 +46,13 @@ def face_processor(restorer: Restorer, options: ProcessorOptions) -> Processor:
 
 
 def make_processor(options: ProcessorOptions) -> Processor:
-    """Return the processor for ``options``; raises ``ModelError`` for an unknown model."""
+    """Return the processor for ``options``: passthrough, the face path with no network, or the
+    face path around the network engine for a registered model name or checkpoint path.
+    Raises ``ModelError`` for an unknown model or unavailable engine."""
     if options.model == "none":
         return Passthrough()
     if options.model == "identity":
         return face_processor(IdentityRestorer(), options)
-    raise ModelError(f"unknown model {options.model!r}; available: none, identity")
+    from .runtime.build import build_restorer
+
+    return face_processor(build_restorer(options.model, options.engine, options.device), options)
