@@ -13,7 +13,7 @@ from streamfilter.errors import ModelError
 from streamfilter.models.config import DFDConfig, FineNetConfig, config_from_dict, config_to_dict
 from streamfilter.models.cost import model_cost
 from streamfilter.models.dcn import ModulatedDeformConv
-from streamfilter.models.foc import FaceAwareOffsets
+from streamfilter.models.foc import face_aware_offsets
 from streamfilter.models.registry import CONFIGS, build_model, get_config
 
 FINENET_NAMES = [name for name, config in CONFIGS.items() if isinstance(config, FineNetConfig)]
@@ -79,7 +79,7 @@ def test_interpolation_branch_ignores_frame_t():
 
 def test_foc_output_changes_with_heatmaps():
     torch.manual_seed(0)
-    foc = FaceAwareOffsets(8, inputs=4).eval()
+    foc = face_aware_offsets(8, inputs=4).eval()
     features, coarse = torch.randn(1, 8, 16, 16), torch.randn(1, 8, 16, 16)
     heat_a, heat_b = torch.rand(1, 8, 16, 16), torch.rand(1, 8, 16, 16)
     with torch.no_grad():

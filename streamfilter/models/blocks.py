@@ -26,6 +26,11 @@ class ConvAct(nn.Sequential):
         super().__init__(conv3x3(in_channels, out_channels, stride=stride), activation())
 
 
+def fusion(in_channels: int, channels: int) -> nn.Sequential:
+    """Fuse concatenated feature maps: 1x1 conv + act + 3x3 conv + act, (N, Ci, h, w) -> (N, C, h, w)."""
+    return nn.Sequential(nn.Conv2d(in_channels, channels, 1), activation(), ConvAct(channels, channels))
+
+
 class ResidualBlock(nn.Module):
     """x + conv(act(conv(x))), no normalisation: (N, C, H, W) -> (N, C, H, W)."""
 

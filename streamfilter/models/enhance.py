@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .blocks import ConvAct, Reconstruction
+from .blocks import Reconstruction, fusion
 from .config import FineNetConfig
 from .pcd import CascadedAlignment
 
@@ -25,15 +25,8 @@ class EnhancementBranch(nn.Module):
     def __init__(self, config: FineNetConfig, *, frames: int):
         super().__init__()
         c = config.channels
-        self.align = CascadedAlignment(
-            c,
-            frames=2,
-            source=0,
-            deformable_groups=config.deformable_groups,
-            offsets=config.offsets,
-            landmarks=config.landmarks,
-        )
-        self.fusion = nn.Sequential(nn.Conv2d(frames * c, c, 1), nn.LeakyReLU(0.1), ConvAct(c, c))
+        self.align = CascadedAlignment.for_config(config, frames=2, source=0)
+        self.fusion = fusion(frames * c, c)
         self.reconstruct = Reconstruction(c, config.reconstruct_blocks)
 
     def aligned(self, level1: Tensor, level2: Tensor, level3: Tensor, heatmaps: Tensor | None) -> Tensor:

@@ -4,12 +4,12 @@ Every module here maps a list of same-sized feature maps (frame features, the up
 features of the coarser level, and at the top level the heatmap features) to an offset feature
 map (N, C, h, w); ``ModulatedDeformConv`` turns that into per-tap offsets and masks.
 
-- ``FaceAwareOffsets``: the FOC module used at the top pyramid level. Figure 4 of the paper is
+- ``face_aware_offsets``: the FOC module used at the top pyramid level. Figure 4 of the paper is
   not in the text we have; our reading: the concatenated inputs, including the heatmap features
   of the frames, go through a two-scale encoder-decoder with a skip connection.
-- ``SimplifiedOffsets``: the "simplified FOC with a small encoder-decoder network that does not
+- ``simplified_offsets``: the "simplified FOC with a small encoder-decoder network that does not
   use the landmark prior" of the lower levels: a one-scale encoder-decoder.
-- ``TwoConvOffsets``: EDVR's two convolutions per level, for the ``finenet-nofoc`` ablation.
+- ``two_conv_offsets``: EDVR's two convolutions per level, for the ``finenet-nofoc`` ablation.
 """
 
 from __future__ import annotations
@@ -41,34 +41,28 @@ class EncoderDecoder(nn.Module):
         return x
 
 
-class FaceAwareOffsets(nn.Module):
-    """Top-level FOC: inputs (each (N, C, h, w)) -> offset feature (N, C, h, w)."""
+class OffsetNetwork(nn.Module):
+    """Concatenate the inputs (each (N, C, h, w)), conv to C channels, then ``body``:
+    -> offset feature (N, C, h, w)."""
 
-    def __init__(self, channels: int, *, inputs: int):
+    def __init__(self, channels: int, *, inputs: int, body: nn.Module):
         super().__init__()
-        self.body = nn.Sequential(ConvAct(inputs * channels, channels), EncoderDecoder(channels, depth=2))
+        self.body = nn.Sequential(ConvAct(inputs * channels, channels), body)
 
     def forward(self, inputs: list[Tensor]) -> Tensor:
         return self.body(torch.cat(inputs, dim=1))
 
 
-class SimplifiedOffsets(nn.Module):
-    """Lower-level FOC without landmarks: inputs (each (N, C, h, w)) -> (N, C, h, w)."""
-
-    def __init__(self, channels: int, *, inputs: int):
-        super().__init__()
-        self.body = nn.Sequential(ConvAct(inputs * channels, channels), EncoderDecoder(channels, depth=1))
-
-    def forward(self, inputs: list[Tensor]) -> Tensor:
-        return self.body(torch.cat(inputs, dim=1))
+def face_aware_offsets(channels: int, *, inputs: int) -> OffsetNetwork:
+    """Top-level FOC: a two-scale encoder-decoder (its inputs include the heatmap features)."""
+    return OffsetNetwork(channels, inputs=inputs, body=EncoderDecoder(channels, depth=2))
 
 
-class TwoConvOffsets(nn.Module):
-    """EDVR offsets: two 3x3 convs on the concatenated inputs -> (N, C, h, w)."""
+def simplified_offsets(channels: int, *, inputs: int) -> OffsetNetwork:
+    """Lower-level FOC without landmarks: a one-scale encoder-decoder."""
+    return OffsetNetwork(channels, inputs=inputs, body=EncoderDecoder(channels, depth=1))
 
-    def __init__(self, channels: int, *, inputs: int):
-        super().__init__()
-        self.body = nn.Sequential(ConvAct(inputs * channels, channels), ConvAct(channels, channels))
 
-    def forward(self, inputs: list[Tensor]) -> Tensor:
-        return self.body(torch.cat(inputs, dim=1))
+def two_conv_offsets(channels: int, *, inputs: int) -> OffsetNetwork:
+    """EDVR offsets: two 3x3 convs in all."""
+    return OffsetNetwork(channels, inputs=inputs, body=ConvAct(channels, channels))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .blocks import ConvAct, Reconstruction
+from .blocks import Reconstruction, fusion
 from .config import FineNetConfig
 from .pcd import CascadedAlignment
 
@@ -31,15 +31,8 @@ class InterpolationBranch(nn.Module):
     def __init__(self, config: FineNetConfig):
         super().__init__()
         c = config.channels
-        self.align = CascadedAlignment(
-            c,
-            frames=3,
-            source=1,
-            deformable_groups=config.deformable_groups,
-            offsets=config.offsets,
-            landmarks=config.landmarks,
-        )
-        self.fusion = nn.Sequential(nn.Conv2d(2 * c, c, 1), nn.LeakyReLU(0.1), ConvAct(c, c))
+        self.align = CascadedAlignment.for_config(config, frames=3, source=1)
+        self.fusion = fusion(2 * c, c)
         self.reconstruct = Reconstruction(c, config.reconstruct_blocks)
 
     def interpolated(self, level1: Tensor, level2: Tensor, level3: Tensor, heatmaps: Tensor | None) -> Tensor:

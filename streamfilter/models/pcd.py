@@ -18,9 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import ConvAct, upsample_features
-from .config import OffsetsKind
+from .config import FineNetConfig, OffsetsKind
 from .dcn import ModulatedDeformConv
-from .foc import FaceAwareOffsets, SimplifiedOffsets, TwoConvOffsets
+from .foc import face_aware_offsets, simplified_offsets, two_conv_offsets
 
 Pyramid = tuple[list[Tensor], list[Tensor], list[Tensor]]
 """Per level (1, 2, 3), the group's feature maps, each (N, C, h / 2**(level-1), ...)."""
@@ -42,7 +42,7 @@ class CascadedAlignment(nn.Module):
         super().__init__()
         self.source = source
         self.landmarks = landmarks
-        lower, top = (SimplifiedOffsets, FaceAwareOffsets) if offsets == "foc" else (TwoConvOffsets, TwoConvOffsets)
+        lower, top = (simplified_offsets, face_aware_offsets) if offsets == "foc" else (two_conv_offsets, two_conv_offsets)
         self.offsets3 = lower(channels, inputs=frames)
         self.fuse2 = ConvAct(frames * channels, channels)
         self.offsets2 = lower(channels, inputs=2)
@@ -57,6 +57,17 @@ class CascadedAlignment(nn.Module):
         self.dconv3, self.dconv2, self.dconv1 = dconv(), dconv(), dconv()
         self.merge2 = ConvAct(2 * channels, channels)
         self.merge1 = ConvAct(2 * channels, channels)
+
+    @classmethod
+    def for_config(cls, config: FineNetConfig, *, frames: int, source: int) -> CascadedAlignment:
+        return cls(
+            config.channels,
+            frames=frames,
+            source=source,
+            deformable_groups=config.deformable_groups,
+            offsets=config.offsets,
+            landmarks=config.landmarks,
+        )
 
     def forward(self, pyramid: Pyramid, heatmaps: list[Tensor] | None) -> Tensor:
         level1, level2, level3 = pyramid
