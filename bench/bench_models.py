@@ -92,7 +92,8 @@ def bench_config(name: str, repeats: int, workdir: Path) -> dict:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| model | crop | params | GMACs/frame | torch frame / window / total ms | ORT frame / window / total ms | torch/ORT |",
+        "| model | crop | params | GMACs/frame | torch frame / window / total ms "
+        "| ORT frame / window / total ms | torch/ORT |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -73,5 +73,6 @@ def test_export_command_errors_are_one_line(tmp_path, capsys):
     assert run(facedeblur, ["export", "--model", "nope", str(tmp_path / "x.onnx")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown model 'nope'" in err[0]
-    assert run(facedeblur, ["export", "--model", "dfd", "--weights", str(tmp_path / "w.safetensors"), str(tmp_path / "x.onnx")]) == 1
+    missing = ["--weights", str(tmp_path / "w.safetensors")]
+    assert run(facedeblur, ["export", "--model", "dfd", *missing, str(tmp_path / "x.onnx")]) == 1
     assert "checkpoint not found" in capsys.readouterr().err

@@ -88,7 +88,8 @@ def load_checkpoint(path: str | Path, *, expect: ModelConfig | None = None) -> S
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise ModelError(f"checkpoint {path} does not fit its configuration {config.name!r}: {' '.join(first[:3])}") from exc
+        detail = " ".join(first[:3])
+        raise ModelError(f"checkpoint {path} does not fit its configuration {config.name!r}: {detail}") from exc
     return model
 
 

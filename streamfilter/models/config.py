@@ -78,7 +78,9 @@ class FineNetConfig:
         if self.crop_size % 16:
             raise ModelError(f"crop_size={self.crop_size} must be a multiple of 16")
         if self.channels % self.deformable_groups:
-            raise ModelError(f"channels={self.channels} must be divisible by deformable_groups={self.deformable_groups}")
+            raise ModelError(
+                f"channels={self.channels} must be divisible by deformable_groups={self.deformable_groups}"
+            )
         if self.landmarks and self.offsets != "foc":
             raise ModelError("landmarks=True needs offsets='foc' (the EDVR offsets take no heatmaps)")
         if self.fusion == "early" and self.branches != "both":

@@ -60,9 +60,8 @@ def _deform_conv2d_reference(
     # grid_sample with align_corners=False maps normalised u to pixel (u + 1) * size / 2 - 0.5.
     grid = torch.stack(((2 * pos_x + 1) / w - 1, (2 * pos_y + 1) / h - 1), dim=-1)
     grid = grid.reshape(n * offset_groups, taps * ho, wo, 2)
-    sampled = F.grid_sample(
-        x.reshape(n * offset_groups, c // offset_groups, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False
-    )  # (N * G, C / G, taps * Ho, Wo)
+    grouped = x.reshape(n * offset_groups, c // offset_groups, h, w)
+    sampled = F.grid_sample(grouped, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (N * G, C / G, taps * Ho, Wo)
     sampled = sampled.reshape(n, offset_groups, c // offset_groups, taps, ho, wo)
     sampled = sampled * mask.reshape(n, offset_groups, 1, taps, ho, wo)
     columns = sampled.reshape(n, c * taps, ho * wo)

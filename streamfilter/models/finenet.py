@@ -60,7 +60,8 @@ class FineNetWindow(nn.Module):
         both = config.branches == "both"
         self.enhance = EnhancementBranch(config, frames=frames) if config.branches != "interp" else None
         self.interp = InterpolationBranch(config) if config.branches != "enhance" else None
-        self.combine = Combination(config.combine_channels, config.combine_blocks) if both and config.fusion == "late" else None
+        late = both and config.fusion == "late"
+        self.combine = Combination(config.combine_channels, config.combine_blocks) if late else None
         self.early = (
             EarlyFusion(config.channels, frames=frames, reconstruct_blocks=config.reconstruct_blocks)
             if config.fusion == "early"

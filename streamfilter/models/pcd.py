@@ -42,7 +42,10 @@ class CascadedAlignment(nn.Module):
         super().__init__()
         self.source = source
         self.landmarks = landmarks
-        lower, top = (simplified_offsets, face_aware_offsets) if offsets == "foc" else (two_conv_offsets, two_conv_offsets)
+        if offsets == "foc":
+            lower, top = simplified_offsets, face_aware_offsets
+        else:
+            lower = top = two_conv_offsets
         self.offsets3 = lower(channels, inputs=frames)
         self.fuse2 = ConvAct(frames * channels, channels)
         self.offsets2 = lower(channels, inputs=2)

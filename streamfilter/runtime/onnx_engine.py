@@ -61,7 +61,8 @@ class OnnxRestorer(CachedRestorer):
         self._frame_outputs = [o.name for o in self.frame_session.get_outputs()]
 
     def _run_frame(self, crops: np.ndarray, heatmaps: np.ndarray) -> list[tuple[Any, ...]]:
-        feeds = {name: value for name, value in (("crops", crops), ("heatmaps", heatmaps)) if name in self._frame_inputs}
+        given = {"crops": crops, "heatmaps": heatmaps}
+        feeds = {name: value for name, value in given.items() if name in self._frame_inputs}
         outputs = self.frame_session.run(self._frame_outputs, feeds)
         return list(zip(*outputs, strict=True))
 
