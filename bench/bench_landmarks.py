@@ -240,7 +240,8 @@ def pipeline_ratio(clip: Path, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
             for name, build in variants.items():
-                with Pipeline.open(str(clip), str(Path(tmp) / f"{name}.mp4"), processor=build()) as pipeline:
+                target = str(Path(tmp) / f"{name}.mp4")
+                with Pipeline.open(str(clip), target, processor=build(), overwrite=True) as pipeline:
                     start = time.perf_counter()
                     stats = pipeline.run()
                     timings[name].append(time.perf_counter() - start)

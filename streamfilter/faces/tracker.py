@@ -87,6 +87,11 @@ def points_box(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
 
 
+def box_extent(box: np.ndarray) -> float:
+    """The larger side of an ``[x0, y0, x1, y1]`` box (at least 1 pixel)."""
+    return max(float(box[2] - box[0]), float(box[3] - box[1]), 1.0)
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two ``[x0, y0, x1, y1]`` boxes."""
     w = min(a[2], b[2]) - max(a[0], b[0])
@@ -136,13 +141,11 @@ class _Track:
         if self.points is None:
             return self.box
         pbox = points_box(self.points)
-        extent = max(float(pbox[2] - pbox[0]), float(pbox[3] - pbox[1]), 1.0)
-        return (pbox + self.relation * extent).astype(np.float32)
+        return (pbox + self.relation * box_extent(pbox)).astype(np.float32)
 
     def learn_relation(self, points: np.ndarray) -> None:
         pbox = points_box(points)
-        extent = max(float(pbox[2] - pbox[0]), float(pbox[3] - pbox[1]), 1.0)
-        self.relation = ((self.box - pbox) / extent).astype(np.float32)
+        self.relation = ((self.box - pbox) / box_extent(pbox)).astype(np.float32)
 
 
 class FaceTracker:
@@ -215,20 +218,19 @@ class FaceTracker:
         if self.backend.lost_score is not None and fit.score is not None and fit.score < self.backend.lost_score:
             return False
         pbox = points_box(fit.points)
-        extent = max(float(pbox[2] - pbox[0]), float(pbox[3] - pbox[1]))
+        extent = box_extent(pbox)
         cx, cy = float(pbox[0] + pbox[2]) / 2, float(pbox[1] + pbox[3]) / 2
         if extent < cfg.min_face_size / 2 or not (0 <= cx < width and 0 <= cy < height):
             return False
         if track.source == "tracked" and track.points is not None:
-            previous = points_box(track.points)
-            before = max(float(previous[2] - previous[0]), float(previous[3] - previous[1]), 1.0)
+            before = box_extent(points_box(track.points))
             if not 1 / cfg.max_scale_step <= extent / before <= cfg.max_scale_step:
                 return False
         return True
 
     def _emit(self, track: _Track, points: np.ndarray, t: float) -> FaceTrack:
         pbox = points_box(points)
-        raw = np.array([(pbox[0] + pbox[2]) / 2, (pbox[1] + pbox[3]) / 2, self.config.crop_scale * max(pbox[2] - pbox[0], pbox[3] - pbox[1])])
+        raw = np.array([(pbox[0] + pbox[2]) / 2, (pbox[1] + pbox[3]) / 2, self.config.crop_scale * box_extent(pbox)])
         cx, cy, side = track.smoother(t, raw)
         return FaceTrack(
             track_id=track.track_id,
