@@ -1,0 +1,137 @@
+"""``report.md`` (markdown tables) and ``results.json`` (every number) of an evaluation.
+
+Scores are means over the frames of a clip (face metrics over the frames with a face), then
+means over the scored clips. The gain is a model's face PSNR minus the blurred input's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OutputError
+from .blur_clip import EVAL_DEGRADE
+from .metrics import PSNR_CEILING
+from .runner import ClipResult, EvalOptions
+from .sharp_faces import BOX_MARGIN
+
+BLURRED = "blurred"
+METRICS = ("face_psnr", "face_ssim", "frame_psnr")
+
+
+def clip_means(result: ClipResult) -> dict[str, dict[str, float | None]]:
+    """``{"blurred" or model: {metric: mean over frames}}`` for a scored clip."""
+    return {BLURRED: result.blurred.means(), **{m: s.means() for m, s in result.models.items()}}
+
+
+def overall_means(results: list[ClipResult], models: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
+    """Means over the scored clips, per source and metric."""
+    scored = [clip_means(r) for r in results if r.skipped is None]
+    table = {}
+    for source in (BLURRED, *models):
+        row = {}
+        for metric in METRICS:
+            values = [c[source][metric] for c in scored if c[source][metric] is not None]
+            row[metric] = float(np.mean(values)) if values else None
+        table[source] = row
+    return table
+
+
+def clip_json(result: ClipResult) -> dict:
+    entry = {"name": result.name, "frames": result.frames, "width": result.size[0], "height": result.size[1],
+             "face_frames": result.face_frames, "no_face_frames": result.frames - result.face_frames,
+             "skipped": result.skipped}
+    if result.skipped is None:
+        blur = result.blur
+        entry["blur"] = {"kinds": blur.kinds(), "noise_sigma": blur.noise_sigma, "compression": blur.compression,
+                         "per_frame": [{"kind": d.kind, "size": d.size} for d in blur.draws]}
+        entry["scores"] = {BLURRED: result.blurred.to_json(), **{m: s.to_json() for m, s in result.models.items()}}
+        entry["pipeline"] = result.pipeline
+        entry["strip"] = result.strip
+    return entry
+
+
+def results_json(results: list[ClipResult], options: EvalOptions, *, data: Path) -> dict:
+    return {
+        "data": str(data),
+        "options": dataclasses.asdict(options),
+        "degrade": dataclasses.asdict(EVAL_DEGRADE),
+        "face_box_margin": BOX_MARGIN,
+        "psnr_ceiling_db": PSNR_CEILING,
+        "mean": overall_means(results, options.models),
+        "clips": [clip_json(r) for r in results],
+    }
+
+
+def _cell(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _rows(means: dict[str, dict[str, float | None]], prefix: str = "") -> list[str]:
+    base = means[BLURRED]["face_psnr"]
+    rows = []
+    for source, row in means.items():
+        gain = None if source == BLURRED or base is None or row["face_psnr"] is None else row["face_psnr"] - base
+        gain_text = "" if source == BLURRED else ("n/a" if gain is None else f"{gain:+.2f}")
+        rows.append(f"| {prefix}{source} | {_cell(row['face_psnr'], 2)} | {gain_text} | {_cell(row['face_ssim'], 4)} | "
+                    f"{_cell(row['frame_psnr'], 2)} |")
+    return rows
+
+
+TABLE_HEADER = "| source | face PSNR (dB) | gain (dB) | face SSIM | frame PSNR (dB) |\n|---|---:|---:|---:|---:|"
+
+
+def mean_table(results: list[ClipResult], models: tuple[str, ...]) -> str:
+    """The markdown table of the means over the scored clips."""
+    return "\n".join([TABLE_HEADER, *_rows(overall_means(results, models))])
+
+
+def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> str:
+    """The report: settings, the mean table, then one table per clip."""
+    scored = [r for r in results if r.skipped is None]
+    lines = [
+        "# facedeblur eval",
+        "",
+        f"Data: `{data}` ({len(scored)} of {len(results)} clips scored), first {options.max_frames} frames per clip, "
+        f"seed {options.seed}, engine {options.engine}; blur: the training distribution, each frame "
+        f"left sharp with p={EVAL_DEGRADE.p_sharp_center}.",
+        f"Face regions: 68-point boxes of the sharp frames (dlib), grown by {BOX_MARGIN:.0%} per side. "
+        f"PSNR on RGB (capped at {PSNR_CEILING:.0f} dB), SSIM on BT.601 luma (Gaussian 11x11, sigma 1.5). "
+        "Means over frames, then over clips. Gain: face PSNR minus the blurred input's.",
+        "",
+        f"## Mean over {len(scored)} clips",
+        "",
+        mean_table(results, options.models),
+    ]
+    for result in results:
+        lines += ["", f"## {result.name}", ""]
+        if result.skipped is not None:
+            lines.append(f"Skipped: {result.skipped} ({result.frames} frames).")
+            continue
+        blur = result.blur
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(blur.kinds().items()))
+        lines += [
+            f"{result.frames} frames ({result.size[0]}x{result.size[1]}), {result.face_frames} with a face, "
+            f"{result.frames - result.face_frames} without (left out of face metrics). "
+            f"Blur per frame: {kinds}; noise sigma {blur.noise_sigma:.4f}; compression: {blur.compression}.",
+            "",
+            TABLE_HEADER,
+            *_rows(clip_means(result)),
+        ]
+        if result.strip:
+            lines += ["", f"![{result.name}]({result.strip})"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, results: list[ClipResult], options: EvalOptions, *, data: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``results.json`` into ``out``; their paths."""
+    md, js = out / "report.md", out / "results.json"
+    try:
+        md.write_text(markdown(results, options, data=data), encoding="utf-8")
+        js.write_text(json.dumps(results_json(results, options, data=data), indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write the report into {out}: {exc.strerror}") from exc
+    return md, js
