@@ -216,4 +216,6 @@ def evaluate(data: Path, out: Path, options: EvalOptions, *, overwrite: bool = F
                                              progress=progress))
     finally:
         backend.close()
+    if all(result.skipped for result in results):
+        raise InputError(f"no face found in the first {options.max_frames} frames of any clip in {data}")
     return results
