@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from streamfilter.cli import load_command, run
-from streamfilter.evaluation.blur_clip import blur_clip, clip_rng, neighbours
+from streamfilter.evaluation.blur_clip import EVAL_DEGRADE, blur_clip, clip_rng, neighbours
 from streamfilter.evaluation.clip_io import Clip, decode_rgb, read_clip, write_lossless
 from streamfilter.evaluation.metrics import PSNR_CEILING, SSIM_C1, SSIM_WINDOW, psnr, ssim
 from streamfilter.evaluation.strip import CROP_HEIGHT, LABEL_BAND
@@ -88,6 +89,17 @@ def test_blur_clip_is_seeded_and_blurred_frames_score_lower_than_sharp_ones():
     blurred = [p for p, d in zip(scores, first.draws) if d.kind != "sharp"]
     assert sharp and blurred, f"seed 0 should give both kinds over 15 frames, got {first.kinds()}"
     assert np.mean(blurred) < np.mean(sharp)
+
+
+def test_shorter_clip_blurs_to_a_prefix_of_the_longer_one():
+    """Clip-level draws come first, so frame k does not depend on frames past k + 5."""
+    frames = moving_frames(16, 40, 56)
+    sizes = np.full(len(frames), 30.0)
+    config = dataclasses.replace(EVAL_DEGRADE, p_h264=0.0)
+    short = blur_clip(frames[:10], sizes[:10], rng=clip_rng(3, "c"), config=config)
+    full = blur_clip(frames, sizes, rng=clip_rng(3, "c"), config=config)
+    np.testing.assert_array_equal(short.frames[:5], full.frames[:5])
+    assert short.draws == full.draws[:10] and short.compression == full.compression
 
 
 def test_lossless_clip_round_trip_keeps_pixels_and_timing(tmp_path):

@@ -7,6 +7,10 @@ on it (edge frames replicated), or a Gaussian blur, sized relative to that frame
 camera and one codec would add them: a noise level for every frame, then JPEG on each frame or
 an H.264 round trip of the whole clip, or neither.
 
+The clip-level draws come first and each frame's draws follow in order, so a run with fewer
+frames blurs a prefix of the same clip: frame k is the same for any length beyond k + 5 (the
+widest frame average reaches 5 frames ahead), before H.264, whose look-ahead sees later frames.
+
 ``EVAL_DEGRADE`` is the training distribution with the share of sharp frames that training
 uses for a window's neighbours (``p_sharp_neighbour``) for every frame, since in a stream every
 frame is some window's neighbour.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +61,18 @@ def neighbours(frames: np.ndarray, index: int, count: int) -> np.ndarray:
     return frames[picks]
 
 
+def draw_compression(rng: np.random.Generator, config: DegradeConfig) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    """One clip's compression: its label and the (T, H, W, 3) uint8 round trip."""
+    u = rng.random()
+    if u < config.p_jpeg:
+        quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
+        return f"jpeg q{quality}", lambda frames: jpeg(frames, quality)
+    if u < config.p_jpeg + config.p_h264:
+        crf = int(rng.integers(config.h264_crf[0], config.h264_crf[1] + 1))
+        return f"h264 crf {crf}", lambda frames: h264(frames, crf)
+    return "none", lambda frames: frames
+
+
 def blur_clip(frames: np.ndarray, face_sizes: np.ndarray, *, rng: np.random.Generator,
               config: DegradeConfig = EVAL_DEGRADE) -> BlurredClip:
     """Degrade (T, H, W, 3) uint8 sharp ``frames``; ``face_sizes`` (T,) in pixels per frame."""
@@ -63,6 +80,8 @@ def blur_clip(frames: np.ndarray, face_sizes: np.ndarray, *, rng: np.random.Gene
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     if face_sizes.shape != (len(frames),) or not np.all(face_sizes > 0):
         raise ValueError(f"face_sizes must be ({len(frames)},) positive, got {face_sizes.shape}")
+    sigma = float(rng.uniform(*config.noise_sigma))
+    compression, compress = draw_compression(rng, config)
     per_frame = dataclasses.replace(config, noise_sigma=(0.0, 0.0), p_jpeg=0.0, p_h264=0.0)
     blurred = np.empty_like(frames)
     draws = []
@@ -71,18 +90,6 @@ def blur_clip(frames: np.ndarray, face_sizes: np.ndarray, *, rng: np.random.Gene
             frames[index:index + 1], face_size=float(face_sizes[index]), rng=rng, config=per_frame,
             sub_frames=lambda _, count, index=index: neighbours(frames, index, count),
         )
-        blurred[index] = out[0]
+        blurred[index] = add_noise(out, sigma, rng)[0]
         draws.append(applied[0])
-    sigma = float(rng.uniform(*config.noise_sigma))
-    for index in range(len(blurred)):
-        blurred[index] = add_noise(blurred[index:index + 1], sigma, rng)[0]
-    u = rng.random()
-    if u < config.p_jpeg:
-        quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
-        blurred, compression = jpeg(blurred, quality), f"jpeg q{quality}"
-    elif u < config.p_jpeg + config.p_h264:
-        crf = int(rng.integers(config.h264_crf[0], config.h264_crf[1] + 1))
-        blurred, compression = h264(blurred, crf), f"h264 crf {crf}"
-    else:
-        compression = "none"
-    return BlurredClip(frames=blurred, draws=tuple(draws), noise_sigma=sigma, compression=compression)
+    return BlurredClip(frames=compress(blurred), draws=tuple(draws), noise_sigma=sigma, compression=compression)
