@@ -14,6 +14,8 @@ import av
 import numpy as np
 
 from ..errors import InputError, OutputError
+from ..io.locations import parse_input
+from ..io.source import open_input
 
 LOSSLESS_CODEC = "ffv1"
 LOSSLESS_PIX_FMT = "bgr0"
@@ -49,10 +51,7 @@ class Clip:
 
 def read_clip(path: Path, *, max_frames: int) -> Clip:
     """Decode up to ``max_frames`` frames of ``path``'s first video stream as RGB."""
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"cannot open {path}: {exc}") from exc
+    container = open_input(parse_input(str(path), input_format=None), input_format=None, options={})
     with container:
         if not container.streams.video:
             raise InputError(f"{path} has no video stream")
