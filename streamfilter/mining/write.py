@@ -68,10 +68,11 @@ class ClipWriter:
         pts = frame.pts if frame.pts is not None else fallback_pts
         if self._origin is None:
             self._origin = pts
+        clip_pts = (pts - self._origin) * self._scale
         out = frame.reformat(format=self._stream.pix_fmt)
-        out.pts, out.time_base = (pts - self._origin) * self._scale, self.time_base
+        out.pts, out.time_base = clip_pts, self.time_base
         self._mux(self._stream.encode(out))
-        return out.pts
+        return clip_pts
 
     def close(self) -> None:
         self._mux(self._stream.encode(None))
