@@ -42,11 +42,14 @@ def describe(entry: dict) -> str:
 @click.option("--min-agreement", type=float, default=DEFAULTS.min_agreement, show_default=True, help="Fraction of checks that must agree.")
 @click.option("--min-face-size", type=int, default=DEFAULTS.min_face_size, show_default=True, help="Pixels.")
 @click.option("--max-refit-error", type=float, default=DEFAULTS.max_refit_error, show_default=True, help="Inter-ocular distances.")
-@click.option("--eye-ratio", type=(float, float), default=DEFAULTS.eye_ratio, show_default=True, metavar="LOW HIGH", help="Eye distance over face size.")
-@click.option("--min-motion", type=float, default=DEFAULTS.min_motion, show_default=True, help="Least mean motion of a segment (face sizes/frame).")
+@click.option("--eye-ratio", type=(float, float), default=DEFAULTS.eye_ratio, show_default=True, metavar="LOW HIGH",
+              help="Eye distance over face size.")
+@click.option("--min-motion", type=float, default=DEFAULTS.min_motion, show_default=True,
+              help="Least mean motion of a segment (face sizes/frame).")
 @click.option("--max-motion", type=float, default=DEFAULTS.max_motion, show_default=True, help="Most motion of a frame (face sizes/frame).")
 @click.option("--min-sharpness", type=float, default=DEFAULTS.min_sharpness, show_default=True, help="Absolute sharpness floor.")
-@click.option("--relative-sharpness", type=float, default=DEFAULTS.relative_sharpness, show_default=True, help="Fraction of the video's sharpness percentile.")
+@click.option("--relative-sharpness", type=float, default=DEFAULTS.relative_sharpness, show_default=True,
+              help="Fraction of the video's sharpness percentile.")
 @click.option("--sharpness-percentile", type=float, default=DEFAULTS.sharpness_percentile, show_default=True)
 @click.option("--crf", type=int, default=DEFAULTS.crf, show_default=True, help="libx264 quality of the written clips.")
 @click.option("--preset", type=click.Choice(PRESETS), default=DEFAULTS.preset, show_default=True, help="libx264 preset.")

