@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -14,6 +15,10 @@ from click.testing import CliRunner
 from media import make_clip
 from streamfilter.cli import facedeblur, run
 from streamfilter.faces.backend import make_backend
+from streamfilter.faces.types import CropBox, FaceTrack
+from streamfilter.mining import MiningConfig
+from streamfilter.mining.scan import FrameRecord, VideoScan
+from streamfilter.mining.select import select_segments
 from streamfilter.train.facecache import video_files
 
 WIDTH, HEIGHT, FRAMES = 320, 240, 60
@@ -152,3 +157,24 @@ def test_errors_are_one_line(args, code, message, tmp_path, capsys):
     assert run(facedeblur, ["mine", *(a.format(**values) for a in args)]) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and not any("Traceback" in line for line in err)
+
+
+def record(index: int, track_id: int | None, refit: float = 0.01) -> FrameRecord:
+    """A frame record with a face of ``track_id`` (``None``: no face) and good measurements."""
+    if track_id is None:
+        return FrameRecord(index=index, pts=index, time=index / 25, subject=None)
+    face = FaceTrack(track_id=track_id, box=np.array([0, 0, 100, 100], np.float32), points=np.zeros((68, 2), np.float32),
+                     score=1.0, crop_box=CropBox(0, 0, 160))
+    return FrameRecord(index=index, pts=index, time=index / 25, subject=face, detector_iou=0.9, refit_error=refit,
+                       eye_ratio=0.4, motion=0.01, sharpness=1000.0)
+
+
+def test_segments_split_on_track_change_and_lost_faces_not_on_a_refit_spike():
+    tracks = [0] * 30 + [None] * 2 + [1] * 20 + [2] * 30
+    records = [record(i, t, refit=0.5 if i == 10 else 0.01) for i, t in enumerate(tracks)]
+    scan = VideoScan(path=Path("x.mp4"), backend="dlib", width=320, height=240, rate=Fraction(25), time_base=Fraction(1, 25),
+                     frames=records)
+    selection = select_segments(scan, MiningConfig(min_seconds=1.0))
+    assert [(s.start, s.stop, s.track_id, s.reason) for s in selection.segments] == [
+        (0, 30, 0, None), (32, 52, 1, "too_short"), (52, 82, 2, None)]
+    assert selection.frame_reasons == {"no_face": 2, "bad_fit": 0, "too_fast": 0, "not_sharp": 0}
