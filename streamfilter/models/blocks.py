@@ -6,13 +6,32 @@ EDVR, which FineNet builds on (the paper does not name its activation).
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+RESIDUAL_INIT_SCALE = 0.1
+"""Initial scale of residual branches (as EDVR's residual blocks): deep stacks start near identity."""
 
 
 def conv3x3(in_channels: int, out_channels: int, *, stride: int = 1) -> nn.Conv2d:
     """3x3 convolution with 'same' padding (halves H and W when stride=2)."""
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+
+
+def scaled_init_(conv: nn.Conv2d, scale: float) -> nn.Conv2d:
+    """Shrink a conv's default initialisation by ``scale`` and zero its bias (in place)."""
+    with torch.no_grad():
+        conv.weight.mul_(scale)
+        if conv.bias is not None:
+            conv.bias.zero_()
+    return conv
+
+
+def image_head(channels: int) -> nn.Conv2d:
+    """conv3x3 to an RGB residual, initialised at a tenth of the default scale, so that an
+    untrained network's output stays close to the image its residual is added to."""
+    return scaled_init_(conv3x3(channels, 3), RESIDUAL_INIT_SCALE)
 
 
 def activation() -> nn.LeakyReLU:
@@ -32,11 +51,15 @@ def fusion(in_channels: int, channels: int) -> nn.Sequential:
 
 
 class ResidualBlock(nn.Module):
-    """x + conv(act(conv(x))), no normalisation: (N, C, H, W) -> (N, C, H, W)."""
+    """x + conv(act(conv(x))), no normalisation, initialised near identity: (N, C, H, W) -> (N, C, H, W)."""
 
     def __init__(self, channels: int):
         super().__init__()
-        self.body = nn.Sequential(conv3x3(channels, channels), activation(), conv3x3(channels, channels))
+        self.body = nn.Sequential(
+            scaled_init_(conv3x3(channels, channels), RESIDUAL_INIT_SCALE),
+            activation(),
+            scaled_init_(conv3x3(channels, channels), RESIDUAL_INIT_SCALE),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -69,7 +92,7 @@ class Reconstruction(nn.Module):
     def __init__(self, channels: int, blocks: int):
         super().__init__()
         self.body = nn.Sequential(
-            residual_stack(channels, blocks), Upsample2x(channels), Upsample2x(channels), conv3x3(channels, 3)
+            residual_stack(channels, blocks), Upsample2x(channels), Upsample2x(channels), image_head(channels)
         )
 
     def forward(self, x: Tensor) -> Tensor:

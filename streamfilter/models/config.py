@@ -36,7 +36,8 @@ class FineNetConfig:
 
     channels:           feature width C of every module (64 in the paper's EDVR backbone)
     deformable_groups:  offset groups G of each deformable conv (C % G == 0)
-    crop_size:          S, side of the face crops (multiple of 16: features live at S/4..S/16)
+    crop_size:          S, side of the face crops (multiple of 32: features live at S/4..S/16 and
+                        the lower-level FOC halves S/16 once more)
     heatmap_size:       side of the 68 landmark heatmaps (resized to S/4 inside when different)
     predeblur_blocks:   residual blocks per scale of the pre-deblur module (0 = no pre-deblur)
     extract_blocks:     residual blocks of the per-frame feature extractor
@@ -75,8 +76,8 @@ class FineNetConfig:
         _check_choice("offsets", self.offsets, OffsetsKind)
         _check_choice("branches", self.branches, BranchesKind)
         _check_choice("fusion", self.fusion, FusionKind)
-        if self.crop_size % 16:
-            raise ModelError(f"crop_size={self.crop_size} must be a multiple of 16")
+        if self.crop_size % 32:
+            raise ModelError(f"crop_size={self.crop_size} must be a multiple of 32")
         if self.channels % self.deformable_groups:
             raise ModelError(
                 f"channels={self.channels} must be divisible by deformable_groups={self.deformable_groups}"

@@ -1,0 +1,140 @@
+"""Training loop: a tiny model learns, an interrupted run resumes exactly, options are checked."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from streamfilter.errors import UsageError
+from streamfilter.models.config import FineNetConfig
+from streamfilter.train.dataset import Sources, WindowBatches, load_sources
+from streamfilter.train.degrade import DegradeConfig
+from streamfilter.train.loop import Schedule, Trainer, TrainOptions
+from streamfilter.train.objective import phases_for, set_trainable
+from streamfilter.models.registry import build_model
+from streamfilter.train.windows import WindowConfig
+
+TINY = FineNetConfig(
+    name="tiny", channels=8, deformable_groups=2, crop_size=32, predeblur_blocks=0, extract_blocks=1,
+    reconstruct_blocks=1, combine_channels=8, combine_blocks=1,
+)
+
+
+@pytest.fixture(scope="module")
+def photo_sources(shared_data: Path, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for photo in sorted((shared_data / "images").iterdir())[:3]:
+        (folder / photo.name).symlink_to(photo)
+    return load_sources(None, folder, cache_dir=folder / "cache", crop_size=TINY.crop_size, max_frames=10,
+                        log=lambda message: None)
+
+
+def options(**changes) -> TrainOptions:
+    values = dict(model="finenet-lite", steps=6, batch=2, lr=2e-3, combine_share=0.34, seed=3, val_windows=4,
+                  val_every=3, log_every=1, workers=0, threads=1)
+    return TrainOptions(**{**values, **changes})
+
+
+def trainer(run_dir: Path, sources, **changes) -> Trainer:
+    return Trainer(options(**changes), sources, run_dir, config=TINY, log=lambda message: None, progress=False)
+
+
+def log_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "log.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_batches_are_a_function_of_seed_and_step(photo_sources):
+    config = WindowConfig(crop_size=TINY.crop_size)
+    a = WindowBatches(photo_sources, config, batch=2, seed=1, length=4)
+    b = WindowBatches(photo_sources, config, batch=2, seed=1, length=4)
+    assert torch.equal(a[2]["crops"], b[2]["crops"])
+    assert torch.equal(a[2]["heatmaps"], b[2]["heatmaps"])
+    assert not torch.equal(a[1]["crops"], a[2]["crops"])
+    assert a[0]["crops"].shape == (2, 5, 3, TINY.crop_size, TINY.crop_size)
+    assert a[0]["heatmaps"].shape == (2, 5, 68, 64, 64)
+
+
+def test_schedule_phases_and_cosine_decay():
+    model = build_model(TINY, seed=0)
+    schedule = Schedule(phases_for(model, 0.25), steps=100, lr=1e-3, lr_floor=0.01)
+    assert [(p.name, start, end) for p, start, end in schedule.bounds()] == [("branch", 0, 75), ("combine", 75, 100)]
+    assert schedule.at(0) == (schedule.phases[0], pytest.approx(1e-3))
+    assert schedule.at(74)[1] < 2e-5
+    assert schedule.at(75) == (schedule.phases[1], pytest.approx(1e-3))
+    assert schedule.at(99)[1] < schedule.at(80)[1]
+
+
+def test_combine_phase_trains_only_the_combination_module():
+    model = build_model(TINY, seed=0)
+    trainable = set_trainable(model, "combine")
+    assert {id(p) for p in trainable} == {id(p) for p in model.window.combine.parameters()}
+    branch = set_trainable(model, "branch")
+    assert not {id(p) for p in branch} & {id(p) for p in model.window.combine.parameters()}
+    assert len(branch) + len(trainable) == len(list(model.parameters()))
+
+
+FIXED_BLUR = WindowConfig(
+    crop_size=TINY.crop_size, scale=0.0, shift=0.0, rotation=0.0, p_flip=0.0, colour=0.0, photo_fraction=1.0,
+    degrade=DegradeConfig(p_sharp_center=0.0, p_sharp_neighbour=0.0, p_motion=0.0, p_average=0.0,
+                          gaussian_sigma=(0.06, 0.06), noise_sigma=(0.0, 0.0), p_jpeg=0.0, p_h264=0.0),
+)
+"""One photo, one Gaussian blur, no augmentation: the centre frame is the same in every window."""
+
+
+def test_tiny_run_learns_a_fixed_blur(tmp_path, photo_sources):
+    one_photo = Sources(clips=[], photos=photo_sources.photos[:1])
+    run_dir = tmp_path / "run"
+    run = Trainer(options(steps=100, lr=3e-3, combine_share=0.0, val_every=100, log_every=20, val_windows=2),
+                  one_photo, run_dir, config=TINY, window=FIXED_BLUR, log=lambda message: None, progress=False)
+    run.run(resume=False)
+    rows = log_rows(run_dir)
+    first, last = rows[0], rows[-1]
+    assert first["step"] == "0" and last["step"] == "100"
+    assert float(last["val_enhanced"]) > float(first["val_enhanced"]) + 1.0
+    losses = [float(r["loss"]) for r in rows if r["loss"]]
+    assert losses[-1] < 0.8 * losses[0]
+    assert (run_dir / "model.safetensors").is_file()
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, photo_sources, monkeypatch):
+    straight = trainer(tmp_path / "straight", photo_sources)
+    straight.run(resume=False)
+
+    interrupted = trainer(tmp_path / "resumed", photo_sources)
+    real_loader = interrupted._loader
+
+    def loader_with_interrupt(start):
+        for index, batch in enumerate(real_loader(start)):
+            if index == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield batch
+
+    monkeypatch.setattr(interrupted, "_loader", loader_with_interrupt)
+    interrupted.run(resume=False)
+    state = torch.load(tmp_path / "resumed" / "state.pt", weights_only=True)
+    assert state["step"] == 3
+
+    resumed = trainer(tmp_path / "resumed", photo_sources)
+    resumed.run(resume=True)
+    for name, tensor in straight.model.state_dict().items():
+        np.testing.assert_allclose(resumed.model.state_dict()[name].numpy(), tensor.numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    assert [r["step"] for r in log_rows(tmp_path / "resumed")][-1] == "6"
+
+
+def test_resume_refuses_changed_options_and_fresh_run_refuses_existing(tmp_path, photo_sources):
+    run_dir = tmp_path / "run"
+    trainer(run_dir, photo_sources, steps=2, val_windows=0).run(resume=False)
+    with pytest.raises(UsageError, match="batch=2 \\(now 3\\)"):
+        trainer(run_dir, photo_sources, steps=4, batch=3, val_windows=0).run(resume=True)
+    with pytest.raises(UsageError, match="--resume"):
+        trainer(run_dir, photo_sources, steps=2, val_windows=0).run(resume=False)
+    with pytest.raises(UsageError, match="nothing to resume"):
+        trainer(tmp_path / "empty", photo_sources, steps=2).run(resume=True)
