@@ -165,6 +165,7 @@ class ModulatedDeformConv(nn.Module):
         self.offset_mask = nn.Conv2d(offset_channels, 3 * deformable_groups * taps, 3, padding=1)
         nn.init.zeros_(self.offset_mask.weight)
         nn.init.zeros_(self.offset_mask.bias)
+        self.offset_mask.init_scale = 0.0
 
     def forward(self, x: Tensor, offset_feature: Tensor) -> Tensor:
         split = 2 * self.deformable_groups * self.kernel_size * self.kernel_size

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .blocks import initialise
 from .combine import Combination, EarlyFusion
 from .config import FineNetConfig
 from .enhance import EnhancementBranch
@@ -86,4 +87,4 @@ class FineNetWindow(nn.Module):
 
 
 def build_finenet(config: FineNetConfig) -> SplitModel:
-    return SplitModel(config, FineNetFrame(config), FineNetWindow(config))
+    return initialise(SplitModel(config, FineNetFrame(config), FineNetWindow(config)))

@@ -4,6 +4,8 @@
   heatmaps; block counts follow EDVR's deblurring model, which FineNet extends).
 - ``finenet-lite``: CPU real-time variant; its sizes were chosen by measuring latency through
   ONNX Runtime on two cores (bench/bench_models.py, bench/results/models.json).
+- ``finenet-lite-nofoc``: ``finenet-lite`` with EDVR's two-conv offsets and no landmarks, the
+  FOC ablation at a size that trains on a CPU with the same budget as ``finenet-lite``.
 - ablations of sec. 4.4 on the paper-sized model: ``finenet-nofoc`` (EDVR two-conv offsets, no
   landmarks), ``finenet-nolandmarks`` (FOC without heatmaps), ``enhance-only``,
   ``interp-only``, ``early-fusion``.
@@ -20,21 +22,24 @@ from .config import DFDConfig, FineNetConfig, ModelConfig
 from .finenet import build_finenet
 from .split import SplitModel
 
+LITE = {
+    "channels": 16,
+    "deformable_groups": 4,
+    "crop_size": 128,
+    "predeblur_blocks": 1,
+    "extract_blocks": 2,
+    "reconstruct_blocks": 2,
+    "combine_channels": 16,
+    "combine_blocks": 3,
+}
+"""Sizes of ``finenet-lite``, shared by its ablation ``finenet-lite-nofoc``."""
+
 CONFIGS: dict[str, ModelConfig] = {
     config.name: config
     for config in (
         FineNetConfig(name="finenet"),
-        FineNetConfig(
-            name="finenet-lite",
-            channels=16,
-            deformable_groups=4,
-            crop_size=128,
-            predeblur_blocks=1,
-            extract_blocks=2,
-            reconstruct_blocks=2,
-            combine_channels=16,
-            combine_blocks=3,
-        ),
+        FineNetConfig(name="finenet-lite", **LITE),
+        FineNetConfig(name="finenet-lite-nofoc", offsets="edvr", landmarks=False, **LITE),
         FineNetConfig(name="finenet-nofoc", offsets="edvr", landmarks=False),
         FineNetConfig(name="finenet-nolandmarks", landmarks=False),
         FineNetConfig(name="enhance-only", branches="enhance"),
