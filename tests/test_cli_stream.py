@@ -12,7 +12,11 @@ from streamfilter.cli import load_command, run
 
 
 def stream(args: list[str], capsys) -> tuple[int, str]:
-    code = run(load_command("stream"), [str(a) for a in args], prog_name="facedeblur-stream")
+    """Run the CLI; without ``--model`` in ``args``, ``--model none`` (these tests are about I/O)."""
+    args = [str(a) for a in args]
+    if "--model" not in args:
+        args += ["--model", "none"]
+    code = run(load_command("stream"), args, prog_name="facedeblur-stream")
     return code, capsys.readouterr().err
 
 

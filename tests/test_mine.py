@@ -19,7 +19,7 @@ from streamfilter.faces.types import CropBox, FaceTrack
 from streamfilter.mining import MiningConfig
 from streamfilter.mining.scan import FrameRecord, VideoScan
 from streamfilter.mining.select import select_segments
-from streamfilter.train.facecache import video_files
+from streamfilter.io.folders import video_files
 
 WIDTH, HEIGHT, FRAMES = 320, 240, 60
 FACE_SIDE = 150

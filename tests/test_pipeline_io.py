@@ -17,7 +17,8 @@ import pytest
 
 from media import frame_image, make_clip, video_pts
 
-COMMAND = [sys.executable, "-c", "from streamfilter.cli import stream_main; stream_main()"]
+COMMAND = [sys.executable, "-c", "from streamfilter.cli import stream_main; stream_main()", "--model", "none"]
+"""The filter as a process; passthrough, as these tests are about I/O."""
 
 
 def free_port() -> int:
@@ -104,4 +105,10 @@ def test_signal_finalises_a_playable_partial_output(tmp_path, signum):
     assert 0 < written < 600
     assert len(stamps) == written
     source_stamps, source_base = video_pts(src)
-    assert [s * time_base for s in stamps] == [s * source_base for s in source_stamps[:written]]
+    source = [s * source_base for s in source_stamps]
+    output = [s * time_base for s in stamps]
+    assert output == sorted(set(output)) and set(output) <= set(source)
+    # Reading stops at a packet in decode order: B-frames (libx264 uses up to 3) shown before the
+    # last decoded frame but stored after the last packet read were never decoded, so not input.
+    unread = [s for s in source if s < output[-1] and s not in set(output)]
+    assert len(unread) <= 3, unread

@@ -138,8 +138,8 @@ def test_cuda_device_without_cuda_is_a_clear_error():
 def test_wrong_window_shape_is_refused(checkpoint):
     model, _ = checkpoint
     restorer = TorchRestorer(model)
-    window = sliding_windows(small_config(crop_size=48), frames=5, faces=1)[2][0]
-    with pytest.raises(ModelError, match="needs 32px crops, got 48px"):
+    window = sliding_windows(small_config(crop_size=64), frames=5, faces=1)[2][0]
+    with pytest.raises(ModelError, match="needs 32px crops, got 64px"):
         restorer.restore([window])
 
 
@@ -158,7 +158,7 @@ def test_models_command_lists_every_config():
     result = CliRunner().invoke(facedeblur, ["models", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
-    expected = {"finenet", "finenet-lite", "finenet-nofoc", "finenet-nolandmarks"}
+    expected = {"finenet", "finenet-lite", "finenet-nofoc", "finenet-lite-nofoc", "finenet-nolandmarks"}
     assert set(rows) == expected | {"enhance-only", "interp-only", "early-fusion", "dfd"}
     assert rows["finenet"]["crop_size"] == 256 and rows["dfd"]["radius"] == 0
     assert rows["finenet"]["gmacs_per_output_frame"] > rows["finenet-lite"]["gmacs_per_output_frame"] > 0

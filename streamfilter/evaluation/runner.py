@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import InputError, UsageError
 from ..factory import EngineName, ProcessorOptions, make_processor
 from ..faces.backend import LandmarkBackend, make_backend
+from ..io.folders import video_files
 from ..io.sink import EncoderOptions
 from ..pipeline import Pipeline
 from ..progress import Progress
@@ -39,9 +40,6 @@ from .sharp_faces import SharpFaces, find_sharp_faces
 from .strip import compose, face_crop, strip_frames, write_png
 
 log = logging.getLogger("streamfilter")
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".nut", ".ts")
-
 
 @dataclass(frozen=True, kw_only=True)
 class EvalOptions:
@@ -96,10 +94,7 @@ def find_clips(data: Path) -> list[Path]:
     """The videos directly inside ``data``, sorted by name."""
     if not data.is_dir():
         raise UsageError(f"--data {data} is not a folder")
-    clips = sorted(p for p in data.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-    if not clips:
-        raise InputError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) in {data}")
-    return clips
+    return video_files(data, role="evaluation")
 
 
 def check_out(out: Path, *, overwrite: bool) -> None:

@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 
 import av
 import numpy as np

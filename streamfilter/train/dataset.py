@@ -14,7 +14,8 @@ import torch
 
 from ..errors import InputError
 from ..faces.backend import make_backend
-from .facecache import CachedClip, load_or_build, video_files
+from ..io.folders import video_files
+from .facecache import CachedClip, load_or_build
 from .windows import Photo, WindowConfig, WindowSampler, load_photos
 
 
@@ -32,7 +33,7 @@ def load_sources(
     """Cache (first time) and load the face tracks of the videos in ``data`` and the photos."""
     clips = []
     if data is not None:
-        for path in video_files(data):
+        for path in video_files(data, role="training data"):
             clip = load_or_build(path, cache_dir, crop_size=crop_size, max_frames=max_frames, log=log)
             if clip is None:
                 log(f"no face in {path.name}: skipped")

@@ -29,7 +29,6 @@ from ..faces.tracker import FaceTracker, TrackerConfig
 from ..faces.types import CropBox
 
 CACHE_VERSION = 1
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".nut")
 
 
 @dataclass(frozen=True)
@@ -64,16 +63,6 @@ class CachedClip:
         """Rows k whose frames k-radius .. k+radius are consecutive (frames are increasing)."""
         k = np.arange(radius, len(self.frames) - radius)
         return k[self.frames[k + radius] - self.frames[k - radius] == 2 * radius]
-
-
-def video_files(folder: Path) -> list[Path]:
-    """Video files directly inside ``folder``, sorted."""
-    if not folder.is_dir():
-        raise InputError(f"training data folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if not files:
-        raise InputError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
-    return files
 
 
 def _cache_name(path: Path, crop_size: int, margin: float, max_frames: int) -> str:

@@ -23,7 +23,7 @@ from ..faces.tracker import FaceTracker, TrackerConfig
 from ..faces.types import CropBox
 from .degrade import DegradeConfig, degrade_window
 from .facecache import CachedClip
-from .pseudo_video import CameraPath, PseudoVideo
+from .pseudo_video import CameraPath, PseudoVideo, compose
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm")
 CROP_SCALE = TrackerConfig().crop_scale
@@ -105,10 +105,6 @@ def crop_to_frame(box_center: np.ndarray, side: float, angle: float, size: int) 
 
 def invert(m: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(m)
-
-
-def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
 
 
 def box_in_crop(det_box: np.ndarray, frame_to_crop: np.ndarray) -> np.ndarray:
