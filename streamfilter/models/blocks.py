@@ -45,10 +45,31 @@ def initialise(model: nn.Module) -> nn.Module:
     return model
 
 
-def image_head(channels: int) -> nn.Conv2d:
-    """conv3x3 to an RGB residual, initialised at a tenth of the default scale, so that an
-    untrained network's output stays close to the image its residual is added to."""
-    return scaled_init_(conv3x3(channels, 3), RESIDUAL_INIT_SCALE)
+class ImageHead(nn.Conv2d):
+    """conv3x3 from features to an RGB residual: (N, C, H, W) -> (N, 3, H, W).
+
+    Built at a tenth of the He scale, so a random network's every path still shows in its
+    output (tests of shapes, parity and dependencies use random weights). Training starts the
+    heads at zero (``zero_image_heads``)."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, 3, 3, padding=1)
+        self.init_scale = RESIDUAL_INIT_SCALE
+
+
+def zero_image_heads(model: nn.Module) -> nn.Module:
+    """Zero every ``ImageHead``: each branch then starts as exactly the image its residual is
+    added to (frame t, the neighbours' mean, the branches' mean), with live features behind it.
+
+    Started from random heads, FineNet-lite's enhancement branch began 7 dB below its input and
+    escaped by shrinking every activation of the branch towards zero; it then stayed at the
+    identity for 1000 steps (runs of 2026-12-01, MODEL_CARD.md)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, ImageHead):
+                module.weight.zero_()
+                module.bias.zero_()
+    return model
 
 
 def activation() -> nn.LeakyReLU:
@@ -109,7 +130,7 @@ class Reconstruction(nn.Module):
     def __init__(self, channels: int, blocks: int):
         super().__init__()
         self.body = nn.Sequential(
-            residual_stack(channels, blocks), Upsample2x(channels), Upsample2x(channels), image_head(channels)
+            residual_stack(channels, blocks), Upsample2x(channels), Upsample2x(channels), ImageHead(channels)
         )
 
     def forward(self, x: Tensor) -> Tensor:

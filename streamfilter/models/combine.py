@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .blocks import ConvAct, Reconstruction, Upsample2x, image_head, residual_stack
+from .blocks import ConvAct, ImageHead, Reconstruction, Upsample2x, residual_stack
 
 
 class Combination(nn.Module):
@@ -28,7 +28,7 @@ class Combination(nn.Module):
             residual_stack(channels, blocks),
             Upsample2x(channels),
             Upsample2x(channels),
-            image_head(channels),
+            ImageHead(channels),
         )
 
     def forward(self, enhanced: Tensor, interpolated: Tensor) -> Tensor:

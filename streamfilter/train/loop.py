@@ -30,6 +30,7 @@ from tqdm import tqdm
 from ..errors import UsageError
 from ..models.checkpoint import save_checkpoint
 from ..models.config import ModelConfig
+from ..models.blocks import zero_image_heads
 from ..models.registry import build_model, get_config
 from ..models.split import SplitModel
 from .dataset import Sources, WindowBatches
@@ -128,7 +129,7 @@ class Trainer:
         self.progress = progress
         self.device = torch.device(options.device)
         config = config or get_config(options.model)
-        self.model: SplitModel = build_model(config, seed=options.seed).to(self.device)
+        self.model: SplitModel = zero_image_heads(build_model(config, seed=options.seed)).to(self.device)
         self.radius = config.radius
         self.window_config = window or WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size)
         if (self.window_config.crop_size, self.window_config.heatmap_size) != (config.crop_size, config.heatmap_size):
