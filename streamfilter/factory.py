@@ -16,8 +16,9 @@ LandmarkBackendName = Literal["dlib", "fan"]
 @dataclass(frozen=True, kw_only=True)
 class ProcessorOptions:
     """What ``--model``, ``--engine``, ``--device``, ``--landmarks``, ``--max-faces`` and
-    ``--min-face-size`` ask for. ``model`` is a registered name, a checkpoint path, ``none``
-    (frames pass through untouched, no face work) or ``identity`` (full face path, no network)."""
+    ``--min-face-size`` ask for. ``model`` is ``none`` (frames pass through untouched, no face
+    work), ``auto`` (the trained weights shipped for the device), a registered name, a
+    checkpoint path or ``identity`` (full face path, no network)."""
 
     model: str = "none"
     engine: EngineName = "auto"

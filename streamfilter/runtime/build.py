@@ -1,9 +1,10 @@
 """``build_restorer``: from a model name or checkpoint and an engine choice to a ``Restorer``.
 
-A model is a registry name (``finenet``, ``finenet-lite``, ...; see ``facedeblur models``) or
-the path of a checkpoint written by ``models.checkpoint.save_checkpoint``. A registry name uses
-the weights shipped in ``streamfilter/weights/<name>.safetensors`` when present; until trained
-weights ship, it is initialised randomly (deterministically, seed 0) and a warning says so.
+A model is ``auto`` (see ``default_model``), a registry name (``finenet``, ``finenet-lite``,
+...; see ``facedeblur models``) or the path of a checkpoint written by
+``models.checkpoint.save_checkpoint``. A registry name uses the weights shipped in
+``streamfilter/weights/<name>.safetensors`` when present; a name without shipped weights is
+initialised randomly (deterministically, seed 0) and a warning says so.
 
 Engines: ``torch`` (CPU or CUDA), ``onnxruntime`` (CPU; CUDA when ONNX Runtime has its CUDA
 provider), ``tensorrt`` (not available yet), ``auto`` (``onnxruntime`` on CPU, ``torch`` on
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelError, UsageError
+from ..errors import ModelError, UsageError, WeightsMissingError
 from ..models.checkpoint import load_checkpoint
 from ..models.registry import CONFIGS, build_model, get_config
 from ..models.split import SplitModel
@@ -26,6 +27,25 @@ from ..restorer import Restorer
 ENGINES = ("auto", "tensorrt", "torch", "onnxruntime")
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 log = logging.getLogger(__name__)
+
+
+DEFAULT_MODELS = {"cuda": "finenet", "cpu": "finenet-lite"}
+"""The model ``--model auto`` runs per device type, when its trained weights are installed."""
+
+
+def default_model(device: str) -> str:
+    """The model ``--model auto`` means on ``device``: ``finenet`` on CUDA, ``finenet-lite`` on
+    CPU, falling back to ``finenet-lite`` on CUDA while ``finenet`` has no shipped weights.
+    Raises ``WeightsMissingError`` when no default model has trained weights installed (the
+    default never runs an untrained network)."""
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    for name in dict.fromkeys((DEFAULT_MODELS[kind], DEFAULT_MODELS["cpu"])):
+        if (SHIPPED_WEIGHTS / f"{name}.safetensors").is_file():
+            return name
+    raise WeightsMissingError(
+        f"no trained weights for the default model are installed (looked for {SHIPPED_WEIGHTS}/"
+        f"{DEFAULT_MODELS[kind]}.safetensors); pass --model CHECKPOINT, or --model none to pass frames through"
+    )
 
 
 def resolve_model(model: str) -> tuple[SplitModel, Path | None]:
@@ -67,6 +87,9 @@ def build_restorer(model: str, engine: str = "auto", device: str = "cpu", *, thr
         raise ModelError("the tensorrt engine is not available yet; use --engine onnxruntime or torch")
     if engine == "auto":
         engine = "onnxruntime" if parsed.type == "cpu" else "torch"
+    if model == "auto":
+        model = default_model(str(parsed))
+        log.info("model: %s (shipped weights)", model)
     network, weights = resolve_model(model)
     if engine == "torch":
         from .torch_engine import TorchRestorer
