@@ -63,7 +63,7 @@ def zero_image_heads(model: nn.Module) -> nn.Module:
 
     Started from random heads, FineNet-lite's enhancement branch began 7 dB below its input and
     escaped by shrinking every activation of the branch towards zero; it then stayed at the
-    identity for 1000 steps (runs of 2026-12-01, MODEL_CARD.md)."""
+    identity up to its last validation at step 1000 (docs/training-status.md)."""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, ImageHead):

@@ -36,8 +36,8 @@ DEFAULT_MODELS = {"cuda": "finenet", "cpu": "finenet-lite"}
 def default_model(device: str) -> str:
     """The model ``--model auto`` means on ``device``: ``finenet`` on CUDA, ``finenet-lite`` on
     CPU, falling back to ``finenet-lite`` on CUDA while ``finenet`` has no shipped weights.
-    Raises ``WeightsMissingError`` when no default model has trained weights installed (the
-    default never runs an untrained network)."""
+    Raises ``WeightsMissingError`` when no default model has trained weights installed
+    (``auto`` never runs an untrained network)."""
     kind = "cuda" if device.startswith("cuda") else "cpu"
     for name in dict.fromkeys((DEFAULT_MODELS[kind], DEFAULT_MODELS["cpu"])):
         if (SHIPPED_WEIGHTS / f"{name}.safetensors").is_file():
