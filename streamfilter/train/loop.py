@@ -28,9 +28,9 @@ import torch
 from tqdm import tqdm
 
 from ..errors import UsageError
+from ..models.blocks import zero_image_heads
 from ..models.checkpoint import save_checkpoint
 from ..models.config import ModelConfig
-from ..models.blocks import zero_image_heads
 from ..models.registry import build_model, get_config
 from ..models.split import SplitModel
 from .dataset import Sources, WindowBatches
