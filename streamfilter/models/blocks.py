@@ -120,18 +120,36 @@ def upsample_features(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
-class Reconstruction(nn.Module):
-    """Features at 1/4 resolution to an RGB residual image (sec. 3.3, 'reconstruction').
+class ImageRefine(nn.Module):
+    """Full-resolution end of every image output: features brought up to the image size,
+    concatenated with a shallow encoding of the image the residual is added to, one conv, and
+    the ``ImageHead``: features (N, C, S, S) + image (N, Ci, S, S) -> RGB residual (N, 3, S, S).
 
-    residual blocks -> two pixel-shuffle x2 upsamplings -> conv to 3 channels:
-    (N, C, S/4, S/4) -> (N, 3, S, S)
+    Features at 1/4 resolution with few channels cannot carry a face's fine detail (finenet-lite
+    has 16 values per 4 x 4 x 3 = 48 pixel values); without this full-resolution path its
+    enhancement branch stayed at the identity (docs/training-status.md)."""
+
+    def __init__(self, channels: int, image_channels: int = 3):
+        super().__init__()
+        self.image = ConvAct(image_channels, channels)
+        self.merge = ConvAct(2 * channels, channels)
+        self.head = ImageHead(channels)
+
+    def forward(self, features: Tensor, image: Tensor) -> Tensor:
+        return self.head(self.merge(torch.cat((features, self.image(image)), dim=1)))
+
+
+class Reconstruction(nn.Module):
+    """Features at 1/4 resolution to an RGB residual for ``image`` (sec. 3.3, 'reconstruction').
+
+    residual blocks -> two pixel-shuffle x2 upsamplings -> ``ImageRefine`` with the image:
+    (N, C, S/4, S/4) + (N, 3, S, S) -> (N, 3, S, S)
     """
 
     def __init__(self, channels: int, blocks: int):
         super().__init__()
-        self.body = nn.Sequential(
-            residual_stack(channels, blocks), Upsample2x(channels), Upsample2x(channels), ImageHead(channels)
-        )
+        self.body = nn.Sequential(residual_stack(channels, blocks), Upsample2x(channels), Upsample2x(channels))
+        self.refine = ImageRefine(channels)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+    def forward(self, x: Tensor, image: Tensor) -> Tensor:
+        return self.refine(self.body(x), image)

@@ -1,8 +1,9 @@
 """Combining the enhanced and interpolated frames (sec. 3.5).
 
 ``Combination`` is the paper's late fusion: the two branch images, concatenated, go through two
-stride-2 downsampling convs, nine residual blocks and two pixel-shuffle upsamplings; its output
-is a residual added to the mean of the two images (our choice of residual).
+stride-2 downsampling convs, nine residual blocks and two pixel-shuffle upsamplings, then the
+full-resolution ``ImageRefine`` on the two images; its output is a residual added to the mean of
+the two images (our choice of residual).
 
 ``EarlyFusion`` is the ablation: the five aligned feature maps of the enhancement branch and the
 two interpolated ones are fused into one feature map, reconstructed once, added to frame t.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .blocks import ConvAct, ImageHead, Reconstruction, Upsample2x, residual_stack
+from .blocks import ConvAct, ImageRefine, Reconstruction, Upsample2x, residual_stack
 
 
 class Combination(nn.Module):
@@ -28,11 +29,12 @@ class Combination(nn.Module):
             residual_stack(channels, blocks),
             Upsample2x(channels),
             Upsample2x(channels),
-            ImageHead(channels),
         )
+        self.refine = ImageRefine(channels, image_channels=6)
 
     def forward(self, enhanced: Tensor, interpolated: Tensor) -> Tensor:
-        return 0.5 * (enhanced + interpolated) + self.body(torch.cat((enhanced, interpolated), dim=1))
+        images = torch.cat((enhanced, interpolated), dim=1)
+        return 0.5 * (enhanced + interpolated) + self.refine(self.body(images), images)
 
 
 class EarlyFusion(nn.Module):
@@ -44,4 +46,4 @@ class EarlyFusion(nn.Module):
         self.reconstruct = Reconstruction(channels, reconstruct_blocks)
 
     def forward(self, aligned: Tensor, interpolated: Tensor, centre: Tensor) -> Tensor:
-        return centre + self.reconstruct(self.fusion(torch.cat((aligned, interpolated), dim=1)))
+        return centre + self.reconstruct(self.fusion(torch.cat((aligned, interpolated), dim=1)), centre)

@@ -41,5 +41,5 @@ class EnhancementBranch(nn.Module):
         self, crops: Tensor, level1: Tensor, level2: Tensor, level3: Tensor, heatmaps: Tensor | None
     ) -> Tensor:
         """crops (N, T, 3, S, S) in [0, 1] + per-frame features -> enhanced frame t (N, 3, S, S)."""
-        fused = self.fusion(self.aligned(level1, level2, level3, heatmaps))
-        return crops[:, crops.shape[1] // 2] + self.reconstruct(fused)
+        centre = crops[:, crops.shape[1] // 2]
+        return centre + self.reconstruct(self.fusion(self.aligned(level1, level2, level3, heatmaps)), centre)

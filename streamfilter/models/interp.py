@@ -47,5 +47,5 @@ class InterpolationBranch(nn.Module):
         self, crops: Tensor, level1: Tensor, level2: Tensor, level3: Tensor, heatmaps: Tensor | None
     ) -> Tensor:
         """crops (N, 5, 3, S, S) in [0, 1] + per-frame features -> interpolated frame t (N, 3, S, S)."""
-        fused = self.fusion(self.interpolated(level1, level2, level3, heatmaps))
-        return 0.5 * (crops[:, 1] + crops[:, 3]) + self.reconstruct(fused)
+        mean = 0.5 * (crops[:, 1] + crops[:, 3])
+        return mean + self.reconstruct(self.fusion(self.interpolated(level1, level2, level3, heatmaps)), mean)
