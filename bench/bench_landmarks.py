@@ -11,9 +11,11 @@ Measures, on a 1280x720 face clip (default ``../shared/data/clips/train/liveport
 - per-face costs of crop, heatmaps and paste-back;
 - the sticky crop box trade-off: cache-hit rate of per-frame keys between consecutive windows
   vs crop-box jitter, for several tolerances;
-- the pipeline with ``--model identity`` (landmarks + crop + paste-back) and with the
-  landmark stage alone (frames passed through) against ``--model none`` (plain transcode),
-  as ratios measured in one run.
+- the pipeline with ``--model identity`` (landmarks + crops + heatmaps; unchanged faces pass
+  the decoded frame through), with a restorer that brightens every face by one grey level (the
+  identity's costs plus paste-back into the decoded planes, as with a real model) and with the
+  landmark stage alone (frames passed through) against ``--model none`` (plain transcode), as
+  ratios measured in one run.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from streamfilter.factory import ProcessorOptions, make_processor
 from streamfilter.faces.backend import make_backend
 from streamfilter.faces.crop import crop_face
 from streamfilter.faces.heatmaps import render_heatmaps
-from streamfilter.faces.paste import paste_faces
+from streamfilter.faces.paste import paste_faces, pasted_region
 from streamfilter.faces.processor import FaceProcessor
 from streamfilter.faces.tracker import FaceTracker, TrackerConfig
 from streamfilter.frames import FrameWindow
+from streamfilter.io.planes import rgb_to_frame, with_region
 from streamfilter.pipeline import Pipeline
 from streamfilter.processor import Processor
 from streamfilter.restorer import IdentityRestorer
@@ -180,11 +183,22 @@ def per_face_costs(frames, tracks) -> dict:
     changed = np.clip(crop.astype(np.int16) + 3, 0, 255).astype(np.uint8)
     points = np.random.default_rng(1).uniform(4, 60, size=(68, 2)).astype(np.float32)
     render_heatmaps(points, 64)
+    decoded = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
+
+    def paste_rgb_then_convert():
+        return rgb_to_frame(paste_faces(frame, [box], crop[None], changed[None]), like=decoded, pix_fmt="yuv420p")
+
+    def paste_into_planes():
+        region = pasted_region(frame, [box], crop[None], changed[None], align=2)
+        return with_region(decoded, region.x0, region.y0, region.pixels)
+
     return {
         "crop_box_side_px": box.side,
         "crop_256_ms": round(1e3 * best_of(20, lambda: crop_face(frame, box, 256)), 3),
         "heatmaps_68x64x64_ms": round(1e3 * best_of(20, lambda: render_heatmaps(points, 64)), 3),
         "paste_back_ms": round(1e3 * best_of(20, lambda: paste_faces(frame, [box], crop[None], changed[None])), 3),
+        "paste_rgb_frame_then_yuv420p_ms": round(1e3 * best_of(20, paste_rgb_then_convert), 3),
+        "paste_into_yuv420p_planes_ms": round(1e3 * best_of(20, paste_into_planes), 3),
     }
 
 
@@ -220,6 +234,13 @@ def sticky_tradeoff(frames, times, radius: int = 2) -> list[dict]:
     return rows
 
 
+class BrightenRestorer(IdentityRestorer):
+    """Returns every centre crop one grey level brighter: paste-back runs as for a real model."""
+
+    def restore(self, faces):
+        return np.minimum(super().restore(faces), 254) + 1
+
+
 class LandmarksOnly(FaceProcessor):
     """The face stage's analysis (tracking every frame) with every frame passed through."""
 
@@ -229,11 +250,13 @@ class LandmarksOnly(FaceProcessor):
 
 def pipeline_ratio(clip: Path, repeats: int) -> dict:
     """Whole-pipeline wall time (decode, processor, libx264 encode) for ``--model none``,
-    landmarks only, and ``--model identity``, alternated; best of ``repeats``."""
+    landmarks only, ``--model identity`` and the brightening restorer, alternated; best of
+    ``repeats``."""
     variants: dict[str, Callable[[], Processor]] = {
         "none": lambda: make_processor(ProcessorOptions(model="none")),
         "landmarks_only": lambda: LandmarksOnly(IdentityRestorer(), backend=make_backend("dlib")),
         "identity": lambda: make_processor(ProcessorOptions(model="identity")),
+        "paste": lambda: FaceProcessor(BrightenRestorer(), backend=make_backend("dlib")),
     }
     timings: dict[str, list[float]] = {name: [] for name in variants}
     frames = 0
@@ -252,6 +275,7 @@ def pipeline_ratio(clip: Path, repeats: int) -> dict:
         **{f"{name}_fps": round(value, 2) for name, value in fps.items()},
         "ratio_identity_over_none": round(fps["identity"] / fps["none"], 3),
         "ratio_landmarks_only_over_none": round(fps["landmarks_only"] / fps["none"], 3),
+        "ratio_paste_over_none": round(fps["paste"] / fps["none"], 3),
         "runs_s": {name: [round(v, 3) for v in runs] for name, runs in timings.items()},
     }
 
@@ -282,6 +306,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     pipeline = result["pipeline"]
     print(f"pipeline fps ratios in one run: identity/none {pipeline['ratio_identity_over_none']}, "
+          f"paste/none {pipeline['ratio_paste_over_none']}, "
           f"landmarks only/none {pipeline['ratio_landmarks_only_over_none']}")
 
 

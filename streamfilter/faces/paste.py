@@ -14,6 +14,7 @@ overlap. Boxes partly outside the frame contribute only their in-frame part.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -41,34 +42,53 @@ def feather_mask(side: int, feather: float = DEFAULT_FEATHER) -> np.ndarray:
     return mask
 
 
-def paste_faces(
+@dataclass(frozen=True)
+class PastedRegion:
+    """The part of a frame that paste-back changed: (h, w, 3) uint8 ``pixels`` at column
+    ``x0``, row ``y0``; everything outside it is the frame as it was."""
+
+    x0: int
+    y0: int
+    pixels: np.ndarray
+
+    def slices(self) -> tuple[slice, slice]:
+        h, w = self.pixels.shape[:2]
+        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
+
+
+def _span(lo: int, hi: int, limit: int, align: int) -> tuple[int, int]:
+    """[lo, hi) clipped to [0, limit) and widened to multiples of ``align`` where the frame allows."""
+    lo, hi = max(lo, 0), min(hi, limit)
+    return lo - lo % align, min(-(-hi // align) * align, limit)
+
+
+def pasted_region(
     frame: np.ndarray,
     boxes: Sequence[CropBox],
     crops: np.ndarray,
     restored: np.ndarray,
     *,
     feather: float = DEFAULT_FEATHER,
-) -> np.ndarray:
-    """Blend restored crops into a copy of ``frame``.
+    align: int = 1,
+) -> PastedRegion | None:
+    """The pasted pixels of the boxes' bounding region, or None where no restorer changed anything.
 
     frame:    (H, W, 3) uint8
     boxes:    N crop boxes the crops were cut with
     crops:    (N, S, S, 3) uint8, what the restorer received (the centre crops)
     restored: (N, S, S, 3) uint8, what it returned
-    returns   (H, W, 3) uint8, a new array
+    align:    the region's corners and size are multiples of ``align`` where the frame allows
+              (2 lets it be written into 4:2:0 chroma planes)
     """
     if crops.shape != restored.shape or crops.ndim != 4 or len(boxes) != crops.shape[0]:
         raise ValueError(f"need N boxes and (N, S, S, 3) crops/restored, got {len(boxes)}, {crops.shape}, {restored.shape}")
     height, width = frame.shape[:2]
-    out = frame.copy()
     if not boxes:
-        return out
-    x_lo = max(min(b.x0 for b in boxes), 0)
-    y_lo = max(min(b.y0 for b in boxes), 0)
-    x_hi = min(max(b.x0 + b.side for b in boxes), width)
-    y_hi = min(max(b.y0 + b.side for b in boxes), height)
+        return None
+    x_lo, x_hi = _span(min(b.x0 for b in boxes), max(b.x0 + b.side for b in boxes), width, align)
+    y_lo, y_hi = _span(min(b.y0 for b in boxes), max(b.y0 + b.side for b in boxes), height, align)
     if x_hi <= x_lo or y_hi <= y_lo:
-        return out
+        return None
     change = np.zeros((y_hi - y_lo, x_hi - x_lo, 3), np.float32)
     weight = np.zeros((y_hi - y_lo, x_hi - x_lo, 1), np.float32)
     for box, crop, result in zip(boxes, crops, restored):
@@ -88,7 +108,23 @@ def paste_faces(
         change[dst] += m * diff[src]
         weight[dst] += m
     if not weight.any():
-        return out
-    region = out[y_lo:y_hi, x_lo:x_hi].astype(np.float32) + change / np.maximum(weight, 1.0)
-    out[y_lo:y_hi, x_lo:x_hi] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+        return None
+    region = frame[y_lo:y_hi, x_lo:x_hi].astype(np.float32) + change / np.maximum(weight, 1.0)
+    return PastedRegion(x_lo, y_lo, np.clip(np.rint(region), 0, 255).astype(np.uint8))
+
+
+def paste_faces(
+    frame: np.ndarray,
+    boxes: Sequence[CropBox],
+    crops: np.ndarray,
+    restored: np.ndarray,
+    *,
+    feather: float = DEFAULT_FEATHER,
+) -> np.ndarray:
+    """``frame`` (H, W, 3) uint8 with the restored crops blended in, as a new array (arguments
+    as ``pasted_region``)."""
+    out = frame.copy()
+    region = pasted_region(frame, boxes, crops, restored, feather=feather)
+    if region is not None:
+        out[region.slices()] = region.pixels
     return out

@@ -14,7 +14,10 @@ that has the track (ties go to the earlier frame); the crop is always the frame'
 Crops and heatmaps are cached on their slot under their key ``(frame index, track id, crop
 box, index of the frame the points come from)``, so the 2r+1 windows sharing a frame cut it
 once while the crop box stays put. All faces of a frame go to the restorer in one call; its
-centre crops are pasted back with :func:`.paste.paste_faces`.
+centre crops are pasted back (:func:`.paste.pasted_region`): into a copy of the decoded frame,
+in its own 4:2:0 planes, so that only the faces' region is converted from RGB and the rest of
+the frame keeps its decoded samples (other pixel formats: the whole frame as RGB). A frame
+whose faces the restorer left unchanged is the decoded frame itself.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import numpy as np
 
 from ..errors import UsageError
 from ..frames import FrameSlot, FrameWindow
+from ..io.planes import with_region, writes_regions
 from ..restorer import FaceWindow, Restorer
 from .backend import LandmarkBackend
 from .crop import crop_face
 from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
-from .paste import DEFAULT_FEATHER, paste_faces
+from .paste import DEFAULT_FEATHER, pasted_region
 from .tracker import FaceTracker, TrackerConfig
 from .types import CropBox, FaceTrack
 
@@ -96,7 +100,16 @@ class FaceProcessor:
         face_windows = [self._face_window(window, track) for track in centre.faces]
         restored = self.restorer.restore(face_windows)
         boxes = [track.crop_box for track in centre.faces]
-        return paste_faces(centre.rgb(), boxes, np.stack([fw.center for fw in face_windows]), restored, feather=self.feather)
+        in_planes = writes_regions(centre.frame)
+        region = pasted_region(centre.rgb(), boxes, np.stack([fw.center for fw in face_windows]), restored,
+                               feather=self.feather, align=2 if in_planes else 1)
+        if region is None:
+            return centre.frame
+        if in_planes:
+            return with_region(centre.frame, region.x0, region.y0, region.pixels)
+        out = centre.rgb().copy()
+        out[region.slices()] = region.pixels
+        return out
 
     def _face_window(self, window: FrameWindow, track: FaceTrack) -> FaceWindow:
         crops, maps, keys = [], [], []

@@ -1,8 +1,9 @@
 """The sink: encodes output frames and muxes them with the audio, on its own thread.
 
-A processor result that is the decoded ``av.VideoFrame`` itself is encoded as is (no RGB round
-trip: ``--model none`` is bit-exact up to the encoder). An (H, W, 3) uint8 RGB array is
-converted back to the encoder's pixel format with the input's colour matrix and range
+A processor result that is an ``av.VideoFrame`` (the decoded frame itself, or a copy with
+only the faces rewritten, see ``planes.with_region``) is encoded as is, reformatted only when
+the encoder needs another pixel format (``--model none`` is bit-exact up to the encoder). An
+(H, W, 3) uint8 RGB array is converted back to the encoder's pixel format with the input's colour matrix and range
 (BT.601/BT.709/..., limited/full). The output video stream takes the input's time base, pts,
 resolution, sample aspect ratio, colour tags and rotation (display matrix).
 """
@@ -25,12 +26,10 @@ from ..stats import Stats
 from . import audio
 from .audio import AudioRoute
 from .locations import Location
+from .planes import rgb_to_frame
 from .source import VideoInfo, check_format
 
 log = logging.getLogger("streamfilter")
-
-SWS_COLORSPACE = {1: "itu709", 4: "fcc", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
-"""AVColorSpace of a frame -> swscale matrix name (unlisted/unspecified: swscale's BT.601 default)."""
 
 _BITRATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)$")
 
@@ -100,23 +99,6 @@ def open_output(location: Location, *, output_format: str | None, options: dict[
         raise OutputError(f"cannot write {location.text}: {exc.strerror or exc}") from exc
 
 
-def rgb_to_frame(rgb: np.ndarray, *, like: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
-    """(H, W, 3) uint8 RGB -> frame in ``pix_fmt`` with the colour matrix and range of ``like``."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"processor output must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    out = frame.reformat(
-        format=pix_fmt,
-        dst_colorspace=SWS_COLORSPACE.get(like.colorspace, "default"),
-        dst_color_range=like.color_range or None,
-    )
-    out.colorspace = like.colorspace
-    out.color_range = like.color_range
-    out.color_primaries = like.color_primaries
-    out.color_trc = like.color_trc
-    return out
-
-
 class VideoSink:
     """An output container: the video stream is created from the first frame, then audio."""
 
@@ -175,7 +157,9 @@ class VideoSink:
 
     def _to_frame(self, slot: FrameSlot, result: av.VideoFrame | np.ndarray) -> av.VideoFrame:
         if self.compare:
-            after = slot.rgb() if result is slot.frame else result
+            after = result
+            if isinstance(result, av.VideoFrame):
+                after = slot.rgb() if result is slot.frame else result.to_ndarray(format="rgb24")
             return rgb_to_frame(np.concatenate([slot.rgb(), after], axis=1), like=slot.frame, pix_fmt=self._pix_fmt)
         if isinstance(result, av.VideoFrame):
             if result.format.name == self._pix_fmt:
