@@ -51,9 +51,12 @@ class PastedRegion:
     y0: int
     pixels: np.ndarray
 
-    def slices(self) -> tuple[slice, slice]:
+    def onto(self, frame: np.ndarray) -> np.ndarray:
+        """A copy of the (H, W, 3) ``frame`` with this region written into it."""
         h, w = self.pixels.shape[:2]
-        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
+        out = frame.copy()
+        out[self.y0:self.y0 + h, self.x0:self.x0 + w] = self.pixels
+        return out
 
 
 def _span(lo: int, hi: int, limit: int, align: int) -> tuple[int, int]:
@@ -123,8 +126,5 @@ def paste_faces(
 ) -> np.ndarray:
     """``frame`` (H, W, 3) uint8 with the restored crops blended in, as a new array (arguments
     as ``pasted_region``)."""
-    out = frame.copy()
     region = pasted_region(frame, boxes, crops, restored, feather=feather)
-    if region is not None:
-        out[region.slices()] = region.pixels
-    return out
+    return frame.copy() if region is None else region.onto(frame)

@@ -107,9 +107,7 @@ class FaceProcessor:
             return centre.frame
         if in_planes:
             return with_region(centre.frame, region.x0, region.y0, region.pixels)
-        out = centre.rgb().copy()
-        out[region.slices()] = region.pixels
-        return out
+        return region.onto(centre.rgb())
 
     def _face_window(self, window: FrameWindow, track: FaceTrack) -> FaceWindow:
         crops, maps, keys = [], [], []
