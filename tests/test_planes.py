@@ -6,6 +6,7 @@ import av
 import numpy as np
 import pytest
 
+from streamfilter.evaluation.metrics import psnr
 from streamfilter.io.planes import with_region, writes_regions
 
 
@@ -17,11 +18,6 @@ def decoded_like(*, colorspace: int = 1, color_range: int = 1) -> av.VideoFrame:
     out = frame.reformat(format="yuv420p", dst_colorspace="itu709", dst_color_range=color_range)
     out.colorspace, out.color_range = colorspace, color_range
     return out
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def test_samples_outside_the_region_stay_decoded():
