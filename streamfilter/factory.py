@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import UsageError
+from .faces.gate import DEFAULT_BLUR_GATE, BlurGate
 from .processor import Passthrough, Processor
 from .restorer import IdentityRestorer, Restorer
 
@@ -16,7 +17,7 @@ LandmarkBackendName = Literal["dlib", "fan"]
 @dataclass(frozen=True, kw_only=True)
 class ProcessorOptions:
     """What ``--model``, ``--engine``, ``--device``, ``--landmarks``, ``--max-faces`` and
-    ``--min-face-size`` ask for. ``model`` is ``none`` (frames pass through untouched, no face
+    ``--min-face-size``, ``--blur-gate`` ask for. ``model`` is ``none`` (frames pass through untouched, no face
     work), ``auto`` (the trained weights shipped for the device), a registered name, a
     checkpoint path or ``identity`` (full face path, no network)."""
 
@@ -26,24 +27,26 @@ class ProcessorOptions:
     landmarks: LandmarkBackendName = "dlib"
     max_faces: int = 4
     min_face_size: int = 40
+    blur_gate: float = DEFAULT_BLUR_GATE
 
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise UsageError(f"--max-faces must be >= 1, got {self.max_faces}")
         if self.min_face_size < 1:
             raise UsageError(f"--min-face-size must be >= 1, got {self.min_face_size}")
+        BlurGate(self.blur_gate)
 
 
 def face_processor(restorer: Restorer, options: ProcessorOptions) -> Processor:
     """The face path (tracking, crops, heatmaps, paste-back) around ``restorer``, with the
-    landmark backend, ``max_faces`` and ``min_face_size`` of ``options``."""
+    landmark backend, ``max_faces``, ``min_face_size`` and blur gate of ``options``."""
     from .faces.backend import make_backend
     from .faces.processor import FaceProcessor
     from .faces.tracker import TrackerConfig
 
     backend = make_backend(options.landmarks, min_face_size=options.min_face_size, device=options.device)
     config = TrackerConfig(max_faces=options.max_faces, min_face_size=options.min_face_size)
-    return FaceProcessor(restorer, backend=backend, tracker=config)
+    return FaceProcessor(restorer, backend=backend, tracker=config, gate=BlurGate(options.blur_gate))
 
 
 def make_processor(options: ProcessorOptions) -> Processor:

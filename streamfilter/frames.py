@@ -23,13 +23,15 @@ class FrameSlot:
 
     ``index`` is the 0-based decode-order position in the stream; ``pts``/``time_base`` are the
     decoder's, carried unchanged to the output frame. ``faces`` is ``None`` until the face stage
-    has run on this slot, then a (possibly empty) list of face tracks. ``cache`` holds per-frame
+    has run on this slot, then a (possibly empty) list of face tracks; ``face_paths`` says, per
+    face, what the processor did with it (e.g. restored, or passed through as sharp). ``cache`` holds per-frame
     results that several windows reuse (e.g. network features), keyed by their owner.
     """
 
     index: int
     frame: av.VideoFrame
     faces: list[Any] | None = None
+    face_paths: tuple[str, ...] = ()
     cache: dict[str, Any] = field(default_factory=dict)
     _rgb: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -1,4 +1,5 @@
-"""Run statistics: frames in/out, drops, faces, corrupt packets, mean fps and per-stage latency.
+"""Run statistics: frames in/out, drops, faces and what became of them (``face_paths``: e.g.
+restored, or passed through as sharp), corrupt packets, mean fps and per-stage latency.
 
 Each counter has a single writer thread (the source counts frames in, the sink frames out), so
 plain integers are enough. Latencies keep count, sum and max exactly, and percentiles over the
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class Stats:
         self.frames_in = 0
         self.frames_out = 0
         self.faces = 0
+        self.face_paths: Counter[str] = Counter()
         self.corrupt_packets = 0
         self.drops = 0
         self.started = time.perf_counter()
@@ -87,6 +89,7 @@ class Stats:
             "frames_out": self.frames_out,
             "drops": self.drops,
             "faces": self.faces,
+            "face_paths": dict(sorted(self.face_paths.items())),
             "corrupt_packets": self.corrupt_packets,
             "seconds": self.elapsed,
             "mean_fps": self.mean_fps,
@@ -95,8 +98,10 @@ class Stats:
 
     def summary(self) -> str:
         """One line for stderr at the end of a run."""
-        line = (f"{self.frames_in} frames in, {self.frames_out} out, {self.faces} faces, "
-                f"{self.mean_fps:.1f} fps mean ({self.elapsed:.1f} s)")
+        faces = f"{self.faces} faces"
+        if self.face_paths:
+            faces += " (" + ", ".join(f"{n} {path}" for path, n in sorted(self.face_paths.items())) + ")"
+        line = f"{self.frames_in} frames in, {self.frames_out} out, {faces}, {self.mean_fps:.1f} fps mean ({self.elapsed:.1f} s)"
         if self.drops:
             line += f", {self.drops} dropped (live input, consumer too slow)"
         return line

@@ -98,6 +98,7 @@ class WindowStage(Stage):
         center = window.center
         if center.faces:
             self.stats.faces += len(center.faces)
+        self.stats.face_paths.update(center.face_paths)
         self.output.put((center, result))
         for slot in done:
             self.release(slot)

@@ -184,7 +184,9 @@ def test_stream_cli_identity_model(shared_data, tmp_path):
     target, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
     args = [str(source), str(target), "--model", "identity", "-c", "ffv1", "--pix-fmt", "bgr0", "-q", "--stats", str(stats)]
     assert run(load_command("stream"), args, prog_name="facedeblur-stream") == 0
-    assert json.loads(stats.read_text())["faces"] == len(frames), "one face went through the face path in every frame"
+    counts = json.loads(stats.read_text())
+    assert counts["faces"] == len(frames), "one face went through the face path in every frame"
+    assert sum(counts["face_paths"].values()) == len(frames) and set(counts["face_paths"]) <= {"restored", "sharp"}
     result = video_frames(target)
     assert len(result) == len(frames)
     assert min(psnr(a, b) for a, b in zip(result, video_frames(source))) >= 45.0

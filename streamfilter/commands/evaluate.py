@@ -8,7 +8,7 @@ import click
 
 from ..evaluation.report import mean_table, write_report
 from ..evaluation.runner import EvalOptions, evaluate as run_evaluation
-from .options import debug_option
+from .options import blur_gate_option, debug_option
 from .stream import configure_logging
 
 EXAMPLES = """\b
@@ -33,17 +33,18 @@ on --seed, --max-frames and the clip names, so runs on different machines compar
 @click.option("--engine", type=click.Choice(["auto", "tensorrt", "torch", "onnxruntime"]), default="auto", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Blur seed.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=150, show_default=True, help="Frames per clip, from the start.")
+@blur_gate_option
 @click.option("--strip-frames", type=click.IntRange(min=0), default=4, show_default=True, help="Rows of each clip's PNG strip.")
 @click.option("--keep-videos", is_flag=True, help="Keep the lossless blurred clips and model outputs in OUT/videos.")
 @click.option("-y", "--overwrite", is_flag=True, help="Write into a non-empty --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or warnings (errors only).")
 @debug_option
 def evaluate(data: Path, models: tuple[str, ...], out: Path, engine: str, seed: int, max_frames: int,
-             strip_frames: int, keep_videos: bool, overwrite: bool, quiet: bool, debug: bool) -> None:
+             blur_gate: float, strip_frames: int, keep_videos: bool, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Blur each clip of --data (fixed seed), run the full filter with each --model, and report
     face-region PSNR/SSIM and whole-frame PSNR against the sharp clip."""
     configure_logging(quiet=quiet, verbose=False)
-    options = EvalOptions(models=models, engine=engine, seed=seed, max_frames=max_frames,
+    options = EvalOptions(models=models, engine=engine, seed=seed, max_frames=max_frames, blur_gate=blur_gate,
                           strip_frames=strip_frames, keep_videos=keep_videos)
     results = run_evaluation(data, out, options, overwrite=overwrite, progress=not quiet)
     md, _ = write_report(out, results, options, data=data)

@@ -16,7 +16,7 @@ from ..io.locations import parse_options
 from ..io.sink import EncoderOptions
 from ..pipeline import Pipeline
 from ..progress import Progress
-from .options import debug_option
+from .options import blur_gate_option, debug_option
 
 EXAMPLES = """\b
 Examples:
@@ -95,6 +95,7 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
 @click.option("--landmarks", type=click.Choice(["dlib", "fan"]), default="dlib", show_default=True)
 @click.option("--max-faces", type=int, default=4, show_default=True)
 @click.option("--min-face-size", type=int, default=40, show_default=True, metavar="PX")
+@blur_gate_option
 @click.option("--compare", is_flag=True, help="Write input | output side by side (double width).")
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write frames, faces, fps and per-stage latency as JSON.")
 @click.option("--reconnect", type=click.IntRange(min=0), default=0, show_default=True, help="Reconnect a network input N times after read errors.")
@@ -105,7 +106,7 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
 def stream(input_: str, output: str, input_format: str | None, output_format: str | None,
            input_option: tuple[str, ...], output_option: tuple[str, ...], codec: str, crf: int | None,
            preset: str | None, pix_fmt: str | None, bitrate: str | None, model: str, engine: str, device: str,
-           landmarks: str, max_faces: int, min_face_size: int, compare: bool, stats_path: str | None,
+           landmarks: str, max_faces: int, min_face_size: int, blur_gate: float, compare: bool, stats_path: str | None,
            reconnect: int, overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
     """Deblur faces in a video stream: INPUT (file, '-', URL or device) -> OUTPUT (file, '-' or URL).
 
@@ -116,7 +117,7 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
     output_options = parse_options(output_option, flag="--output-option")
     encoder = EncoderOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, bitrate=bitrate)
     processor = make_processor(ProcessorOptions(model=model, engine=engine, device=device, landmarks=landmarks,
-                                                max_faces=max_faces, min_face_size=min_face_size))
+                                                max_faces=max_faces, min_face_size=min_face_size, blur_gate=blur_gate))
     try:
         pipeline = Pipeline.open(input_, output, processor=processor, input_format=input_format,
                                  output_format=output_format, input_options=input_options,

@@ -89,6 +89,17 @@ def mean_table(results: list[ClipResult], models: tuple[str, ...]) -> str:
     return "\n".join([TABLE_HEADER, *_rows(overall_means(results, models))])
 
 
+def face_paths_line(result: ClipResult) -> str:
+    """What each model's face path did with the clip's faces, e.g. "model.safetensors: 120
+    restored, 180 sharp", from the pipeline stats; empty when no model has a face path."""
+    parts = []
+    for model, stats in result.pipeline.items():
+        paths = stats.get("face_paths") or {}
+        if paths:
+            parts.append(f"{Path(model).name}: " + ", ".join(f"{n} {path}" for path, n in paths.items()))
+    return ("Faces per path: " + "; ".join(parts) + ".") if parts else ""
+
+
 def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> str:
     """The report: settings, the mean table, then one table per clip."""
     scored = [r for r in results if r.skipped is None]
@@ -97,7 +108,8 @@ def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> 
         "",
         f"Data: `{data}` ({len(scored)} of {len(results)} clips scored), first {options.max_frames} frames per clip, "
         f"seed {options.seed}, engine {options.engine}; blur: the training distribution, each frame "
-        f"left sharp with p={EVAL_DEGRADE.p_sharp_center}.",
+        f"left sharp with p={EVAL_DEGRADE.p_sharp_center}; blur gate {options.blur_gate:g} "
+        "(faces scoring below it pass through).",
         f"Face regions: 68-point boxes of the sharp frames (dlib), grown by {BOX_MARGIN:.0%} per side. "
         f"PSNR on RGB (capped at {PSNR_CEILING:.0f} dB), SSIM on BT.601 luma (Gaussian 11x11, sigma 1.5). "
         "Means over frames, then over clips. Gain: face PSNR minus the blurred input's.",
@@ -121,6 +133,9 @@ def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> 
             TABLE_HEADER,
             *_rows(clip_means(result)),
         ]
+        paths = face_paths_line(result)
+        if paths:
+            lines += ["", paths]
         if result.strip:
             lines += ["", f"![{result.name}]({result.strip})"]
     return "\n".join(lines) + "\n"

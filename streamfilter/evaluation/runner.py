@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ..factory import EngineName, ProcessorOptions, make_processor
+from ..faces.gate import DEFAULT_BLUR_GATE, BlurGate
 from ..faces.backend import LandmarkBackend, make_backend
 from ..io.folders import video_files
 from ..io.sink import EncoderOptions
@@ -47,6 +48,7 @@ class EvalOptions:
     engine:       engine for every model
     seed:         blur seed (the blurred clips depend on it and on the clip names only)
     max_frames:   frames evaluated from the start of each clip
+    blur_gate:    ``--blur-gate`` of the face path (0: every face restored)
     strip_frames: rows of the PNG strip per clip (0: no strip)
     keep_videos:  keep the blurred clip and every model's output in OUT/videos
     """
@@ -55,6 +57,7 @@ class EvalOptions:
     engine: EngineName = "auto"
     seed: int = 0
     max_frames: int = 150
+    blur_gate: float = DEFAULT_BLUR_GATE
     strip_frames: int = 4
     keep_videos: bool = False
 
@@ -70,6 +73,7 @@ class EvalOptions:
             raise UsageError(f"--seed must be >= 0, got {self.seed}")
         if self.max_frames < 1:
             raise UsageError(f"--max-frames must be >= 1, got {self.max_frames}")
+        BlurGate(self.blur_gate)
         if self.strip_frames < 0:
             raise UsageError(f"--strip-frames must be >= 0, got {self.strip_frames}")
 
@@ -108,7 +112,7 @@ def check_out(out: Path, *, overwrite: bool) -> None:
 def check_models(options: EvalOptions) -> None:
     """Build and release each model's processor once, so a bad model fails before any work."""
     for model in options.models:
-        make_processor(ProcessorOptions(model=model, engine=options.engine)).close()
+        make_processor(processor_options(model, options)).close()
 
 
 def file_label(index: int, model: str) -> str:
@@ -116,10 +120,14 @@ def file_label(index: int, model: str) -> str:
     return f"{index}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', Path(model).name)}"
 
 
-def run_model(source: Path, target: Path, model: str, *, engine: EngineName, frames: int, progress: bool,
+def processor_options(model: str, options: EvalOptions) -> ProcessorOptions:
+    return ProcessorOptions(model=model, engine=options.engine, blur_gate=options.blur_gate)
+
+
+def run_model(source: Path, target: Path, model: str, *, options: EvalOptions, frames: int, progress: bool,
               label: str) -> dict:
     """Run the full pipeline with ``model`` from ``source`` to a lossless ``target``; its stats."""
-    processor = make_processor(ProcessorOptions(model=model, engine=engine))
+    processor = make_processor(processor_options(model, options))
     try:
         pipeline = Pipeline.open(str(source), str(target), processor=processor, overwrite=True,
                                  encoder=EncoderOptions(codec=LOSSLESS_CODEC, pix_fmt=LOSSLESS_PIX_FMT))
@@ -172,7 +180,7 @@ def evaluate_clip(path: Path, options: EvalOptions, *, backend: LandmarkBackend,
     columns = [("blurred", blurred_crops)]
     for index, model in enumerate(options.models):
         target = videos / f"{clip.name}.{file_label(index, model)}.mkv"
-        result.pipeline[model] = run_model(blurred_path, target, model, engine=options.engine, frames=result.frames,
+        result.pipeline[model] = run_model(blurred_path, target, model, options=options, frames=result.frames,
                                            progress=progress, label=f"{clip.name} {model}")
         result.models[model], crops = score_video(target, clip, faces, picks)
         columns.append((Path(model).name, crops))

@@ -8,7 +8,9 @@ model.
 
 ``process(window)`` builds, for every track of the centre frame, a ``FaceWindow``: the crops
 of all window frames cut with that track's crop box at the centre frame, and heatmaps of the
-track's points in each frame. Where the track is absent from a neighbour frame (it started
+track's points in each frame. With a ``BlurGate``, only the faces whose centre crop it finds
+blurred go to the restorer; the others keep their decoded pixels. Each face's path
+(``gate.RESTORED`` or ``gate.SHARP``) is recorded in the centre slot's ``face_paths``. Where the track is absent from a neighbour frame (it started
 or ended inside the window), that frame's heatmaps use the points of the nearest window frame
 that has the track (ties go to the earlier frame); the crop is always the frame's own pixels.
 Crops and heatmaps are cached on their slot under their key ``(frame index, track id, crop
@@ -33,6 +35,7 @@ from ..io.planes import with_region, writes_regions
 from ..restorer import FaceWindow, Restorer
 from .backend import LandmarkBackend
 from .crop import crop_face
+from .gate import RESTORED, BlurGate
 from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
 from .paste import DEFAULT_FEATHER, pasted_region
 from .tracker import FaceTracker, TrackerConfig
@@ -71,6 +74,7 @@ class FaceProcessor:
         tracker: TrackerConfig | None = None,
         sigma: float = DEFAULT_SIGMA,
         feather: float = DEFAULT_FEATHER,
+        gate: BlurGate | None = None,
     ):
         for name, size in (("crop_size", restorer.crop_size), ("heatmap_size", restorer.heatmap_size)):
             if size < 1:
@@ -83,6 +87,7 @@ class FaceProcessor:
         self.radius = restorer.radius
         self.sigma = sigma
         self.feather = feather
+        self.gate = gate or BlurGate(0.0)
         self.tracker = FaceTracker(backend, config=tracker)
 
     def analyze(self, slot: FrameSlot, *, late: bool = False) -> None:
@@ -97,9 +102,13 @@ class FaceProcessor:
         centre = window.center
         if not centre.faces:
             return centre.frame
-        face_windows = [self._face_window(window, track) for track in centre.faces]
+        centre.face_paths = tuple(self.gate.path(self._centre_crop(centre, track)) for track in centre.faces)
+        tracks = [track for track, path in zip(centre.faces, centre.face_paths) if path == RESTORED]
+        if not tracks:
+            return centre.frame
+        face_windows = [self._face_window(window, track) for track in tracks]
         restored = self.restorer.restore(face_windows)
-        boxes = [track.crop_box for track in centre.faces]
+        boxes = [track.crop_box for track in tracks]
         in_planes = writes_regions(centre.frame)
         region = pasted_region(centre.rgb(), boxes, np.stack([fw.center for fw in face_windows]), restored,
                                feather=self.feather, align=2 if in_planes else 1)
@@ -108,6 +117,10 @@ class FaceProcessor:
         if in_planes:
             return with_region(centre.frame, region.x0, region.y0, region.pixels)
         return region.onto(centre.rgb())
+
+    def _centre_crop(self, centre: FrameSlot, track: FaceTrack) -> np.ndarray:
+        """(S, S, 3) crop of ``track`` in its own frame (the cut its windows reuse)."""
+        return self._cut(centre, track.crop_box, track.track_id, centre.index, track.points)[0]
 
     def _face_window(self, window: FrameWindow, track: FaceTrack) -> FaceWindow:
         crops, maps, keys = [], [], []
