@@ -82,15 +82,33 @@ def test_min_face_size_filters_detections():
         TrackerConfig(min_face_size=0)
 
 
-def test_lost_track_dropped_and_detector_rerun_next_frame():
+def test_lost_track_is_redetected_in_the_same_frame_and_dropped_when_unmatched():
     backend = ScriptedBackend()
     tracker = FaceTracker(backend, config=TrackerConfig(detect_every=100, max_missed=0))
     face = [50, 50, 130, 130]
     jumped = [50, 50, 250, 250]
     frames = run(tracker, backend, [[face], [face], [jumped], [jumped]])
-    assert backend.detect_calls == 2, "first frame, then right after the loss"
-    assert frames[2] == [], "a face growing 2.5x in one frame is not the same fit"
-    assert [t.track_id for t in frames[3]] == [1] and frames[3][0].source == "detected"
+    assert backend.detect_calls == 2, "first frame, then at once when the fit looks lost"
+    assert [t.track_id for t in frames[2]] == [1], "a face growing 2.5x in one frame is not the same fit"
+    assert frames[2][0].source == "detected"
+    assert [t.track_id for t in frames[3]] == [1] and frames[3][0].source == "tracked"
+
+
+def test_track_drifting_from_its_detected_size_is_redetected_and_keeps_its_id():
+    """Each frame grows 1.2x (within max_scale_step) but the third is 1.73x the detected size:
+    the detector runs again and its box, overlapping the last good fit, revives the track."""
+    backend = ScriptedBackend()
+    tracker = FaceTracker(backend, config=TrackerConfig(detect_every=100, max_drift=1.5))
+    script = [[[50, 50, 50 + side, 50 + side]] for side in (80, 96, 115, 138)]
+    frames = run(tracker, backend, script)
+    assert backend.detect_calls == 2
+    assert [[t.track_id for t in tracks] for tracks in frames] == [[0]] * 4
+    assert [tracks[0].source for tracks in frames] == ["detected", "tracked", "tracked", "detected"]
+
+
+def test_max_drift_must_exceed_one():
+    with pytest.raises(UsageError, match="max_drift"):
+        TrackerConfig(max_drift=1.0)
 
 
 def test_missed_detections_keep_track_for_max_missed_rounds(monkeypatch):
