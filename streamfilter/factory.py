@@ -21,7 +21,7 @@ class ProcessorOptions:
     work), ``auto`` (the trained weights shipped for the device), a registered name, a
     checkpoint path or ``identity`` (full face path, no network)."""
 
-    model: str = "none"
+    model: str = "auto"
     engine: EngineName = "auto"
     device: str = "cpu"
     landmarks: LandmarkBackendName = "dlib"

@@ -32,3 +32,12 @@ def test_auto_without_shipped_weights_is_one_line_and_exit_1(tmp_path, monkeypat
     assert "no trained weights" in err and "--model none" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out.mkv").exists()
+
+
+def test_shipped_finenet_lite_loads_as_the_cpu_default():
+    """The weights in the package are the registered finenet-lite configuration, and ``auto``
+    picks them on CPU (MODEL_CARD.md says how they were trained)."""
+    assert build.default_model("cpu") == "finenet-lite"
+    network, weights = build.resolve_model("finenet-lite")
+    assert weights == build.SHIPPED_WEIGHTS / "finenet-lite.safetensors"
+    assert network.config.name == "finenet-lite"

@@ -169,7 +169,8 @@ def test_models_command_lists_every_config():
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
 def test_stream_runs_finenet_lite_end_to_end(shared_data, tmp_path, monkeypatch, engine):
-    """``facedeblur-stream --model finenet-lite`` on 12 frames of a real face clip, both engines."""
+    """``facedeblur-stream --model finenet-lite --blur-gate 0`` on 12 frames of a real face clip,
+    both engines: every face goes through the network."""
     from streamfilter.cli import load_command, run
     from streamfilter.evaluation.clip_io import decode_rgb, read_clip, write_lossless
 
@@ -177,9 +178,11 @@ def test_stream_runs_finenet_lite_end_to_end(shared_data, tmp_path, monkeypatch,
     clip = read_clip(shared_data / "clips" / "val" / "videoretalking_5.mp4", max_frames=12)
     source, target, stats = tmp_path / "faces.mkv", tmp_path / "out.mkv", tmp_path / "stats.json"
     write_lossless(source, clip.frames, like=clip)
-    args = [str(source), str(target), "--model", "finenet-lite", "--engine", engine, "-c", "ffv1", "--pix-fmt", "bgr0"]
+    args = [str(source), str(target), "--model", "finenet-lite", "--engine", engine, "-c", "ffv1", "--pix-fmt", "bgr0",
+            "--blur-gate", "0"]
     assert run(load_command("stream"), [*args, "-q", "--stats", str(stats)], prog_name="facedeblur-stream") == 0
-    assert json.loads(stats.read_text())["faces"] == len(clip.frames)
+    counts = json.loads(stats.read_text())
+    assert counts["faces"] == len(clip.frames) and counts["face_paths"] == {"restored": len(clip.frames)}
     result = list(decode_rgb(target))
     assert len(result) == len(clip.frames)
     assert any(not np.array_equal(a, b) for a, b in zip(result, clip.frames, strict=True))  # the network changed faces

@@ -87,7 +87,7 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
 @click.option("--preset", help="Encoder preset, e.g. ultrafast ... veryslow for libx264.")
 @click.option("--pix-fmt", help="Encoder pixel format (default: the input's, when the encoder takes it).")
 @click.option("--bitrate", help="Target video bitrate, e.g. 4M or 800k.")
-@click.option("--model", default="none", show_default=True,
+@click.option("--model", default="auto", show_default=True,
               help="none (passthrough), auto (the trained weights shipped for the device), a model name "
                    "(see 'facedeblur models'), a checkpoint, or identity (face path only).")
 @click.option("--engine", type=click.Choice(["auto", "tensorrt", "torch", "onnxruntime"]), default="auto", show_default=True)

@@ -4,7 +4,9 @@ A model is ``auto`` (see ``default_model``), a registry name (``finenet``, ``fin
 ...; see ``facedeblur models``) or the path of a checkpoint written by
 ``models.checkpoint.save_checkpoint``. A registry name uses the weights shipped in
 ``streamfilter/weights/<name>.safetensors`` when present; a name without shipped weights is
-initialised randomly (deterministically, seed 0) and a warning says so.
+initialised randomly (deterministically, seed 0) and a warning says so. ONNX graphs of shipped
+weights go to the user cache (the package folder may be read-only), those of a user's
+checkpoint beside it.
 
 Engines: ``torch`` (CPU or CUDA), ``onnxruntime`` (CPU; CUDA when ONNX Runtime has its CUDA
 provider), ``tensorrt`` (not available yet), ``auto`` (``onnxruntime`` on CPU, ``torch`` on
@@ -105,4 +107,5 @@ def build_restorer(model: str, engine: str = "auto", device: str = "cpu", *, thr
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ModelError("this ONNX Runtime build has no CUDA provider; use --engine torch on CUDA")
         providers.insert(0, "CUDAExecutionProvider")
-    return OnnxRestorer(network.config, cached_export(network, weights=weights), threads=threads, providers=providers)
+    beside = None if weights is None or weights.parent == SHIPPED_WEIGHTS else weights
+    return OnnxRestorer(network.config, cached_export(network, weights=beside), threads=threads, providers=providers)
