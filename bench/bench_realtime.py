@@ -1,0 +1,186 @@
+"""Real-time benchmark (issue #7); writes bench/results/realtime.json.
+
+    python bench/bench_realtime.py [--clip PATH] [--repeats N] [--soak-minutes M]
+
+At 720p (``../shared/data/clips/train/liveportrait_s18.mp4``, one face) and 1080p (the same
+clip resized with Lanczos and re-encoded at crf 12), measured in one run, variants alternated,
+best of ``--repeats``, processor construction (model load, ONNX session) not timed:
+
+- ``plain``: PyAV decode -> libx264 encode, one loop (``bench_passthrough.plain_loop``, the
+  same preset and crf as the pipeline runs);
+- ``none``: the pipeline with ``--model none``;
+- ``default``: the pipeline as ``facedeblur-stream in out`` runs it (shipped model, default
+  blur gate: on this sharp clip most faces pass through);
+- ``every_face``: ``--blur-gate 0``, the model on every face (the cost on blurred footage).
+
+Reported: fps, ratios to ``plain``, per-stage latency and face paths of the model runs.
+
+``--soak-minutes M`` (default 0: skipped) then streams the 720p clip, looped by remuxing its
+packets into a named pipe, through the ``every_face`` pipeline for M minutes and samples the
+process's resident memory every 5 seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from bench_passthrough import CRF, PRESET, plain_loop
+
+from streamfilter.factory import ProcessorOptions, make_processor
+from streamfilter.io.sink import EncoderOptions
+from streamfilter.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "clips" / "train" / "liveportrait_s18.mp4"
+RESULTS = ROOT / "bench" / "results" / "realtime.json"
+ENCODER = EncoderOptions(codec="libx264", preset=PRESET, crf=CRF)
+VARIANTS = {
+    "none": ProcessorOptions(model="none"),
+    "default": ProcessorOptions(),
+    "every_face": ProcessorOptions(blur_gate=0.0),
+}
+
+
+def resized_clip(source: Path, target: Path, width: int, height: int) -> None:
+    """``source`` resized with Lanczos to ``width`` x ``height``, libx264 crf 12, same frame rate."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        video = inp.streams.video[0]
+        stream = out.add_stream("libx264", rate=video.average_rate, options={"preset": "fast", "crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index, frame in enumerate(inp.decode(video)):
+            scaled = frame.reformat(width=width, height=height, format="yuv420p", interpolation="LANCZOS")
+            scaled.pts, scaled.time_base = index, Fraction(1) / video.average_rate
+            out.mux(stream.encode(scaled))
+        out.mux(stream.encode(None))
+
+
+def pipeline_run(source: Path, target: Path, options: ProcessorOptions) -> tuple[float, dict]:
+    """(fps, stats) of one pipeline run; building the processor is not timed."""
+    processor = make_processor(options)
+    with Pipeline.open(str(source), str(target), processor=processor, encoder=ENCODER, overwrite=True) as pipeline:
+        stats = pipeline.run()
+    return stats.frames_out / stats.elapsed, stats.as_dict()
+
+
+def measure(source: Path, folder: Path, repeats: int) -> dict:
+    fps: dict[str, list[float]] = {"plain": [], **{name: [] for name in VARIANTS}}
+    stats: dict[str, dict] = {}
+    for _ in range(repeats):
+        fps["plain"].append(plain_loop(source, folder / "plain.mp4"))
+        for name, options in VARIANTS.items():
+            value, run_stats = pipeline_run(source, folder / f"{name}.mp4", options)
+            fps[name].append(value)
+            if value == max(fps[name]):
+                stats[name] = run_stats
+    best = {name: max(values) for name, values in fps.items()}
+    return {
+        "frames": stats["none"]["frames_out"],
+        "fps": {name: round(value, 2) for name, value in best.items()},
+        "ratio_to_plain": {name: round(best[name] / best["plain"], 3) for name in VARIANTS},
+        "fps_runs": {name: [round(v, 2) for v in values] for name, values in fps.items()},
+        "face_paths": {name: stats[name]["face_paths"] for name in ("default", "every_face")},
+        "latency_ms": {name: {stage: {k: round(v, 2) if isinstance(v, float) else v for k, v in meter.items()}
+                              for stage, meter in stats[name]["latency"].items()}
+                       for name in ("default", "every_face")},
+    }
+
+
+def rss_mb() -> float:
+    """Resident memory of this process, MB (Linux /proc)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def loop_into(fifo: Path, clip: Path, stop: threading.Event) -> None:
+    """Remux ``clip``'s video packets into ``fifo`` (NUT) over and over; after ``stop`` is set the
+    current pass is finished and the stream ends."""
+    with av.open(str(clip)) as inp:
+        video = inp.streams.video[0]
+        packets = [(bytes(p), p.pts, p.dts, p.is_keyframe) for p in inp.demux(video) if p.size]
+        step = packets[1][1] - packets[0][1]
+        duration = max(pts for _, pts, _, _ in packets) + step
+        with av.open(str(fifo), "w", format="nut") as out:
+            stream = out.add_stream_from_template(video)
+            offset = 0
+            while not stop.is_set():
+                for data, pts, dts, keyframe in packets:
+                    packet = av.Packet(data)
+                    packet.pts, packet.dts = pts + offset, (pts if dts is None else dts) + offset
+                    packet.time_base, packet.stream, packet.is_keyframe = video.time_base, stream, keyframe
+                    out.mux(packet)
+                offset += duration
+
+
+def soak(clip: Path, folder: Path, minutes: float) -> dict:
+    """Memory over ``minutes`` of the every-face pipeline on the looped clip."""
+    fifo = folder / "loop.nut"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+    feeder = threading.Thread(target=loop_into, args=(fifo, clip, stop), daemon=True)
+    feeder.start()
+    processor = make_processor(VARIANTS["every_face"])
+    samples: list[tuple[float, float, int]] = []
+    with Pipeline.open(str(fifo), str(folder / "soak.mp4"), processor=processor, encoder=ENCODER, overwrite=True,
+                       input_format="nut") as pipeline:
+        pipeline.start()
+        started = time.perf_counter()
+        while time.perf_counter() - started < 60 * minutes:
+            time.sleep(5)
+            samples.append((round(time.perf_counter() - started, 1), round(rss_mb(), 1), pipeline.stats.frames_out))
+        stop.set()
+        stats = pipeline.run()
+    rss = np.array([s[1] for s in samples])
+    minute = max(1, len(samples) // max(1, int(minutes)))
+    return {
+        "minutes": minutes,
+        "frames": stats.frames_out,
+        "mean_fps": round(stats.frames_out / stats.elapsed, 2),
+        "rss_mb_first_minute_max": float(rss[:minute].max()),
+        "rss_mb_last_minute_max": float(rss[-minute:].max()),
+        "rss_mb_max": float(rss.max()),
+        "samples_s_mb_frames": samples,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--soak-minutes", type=float, default=0.0)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip_1080 = folder / "clip1080.mp4"
+        resized_clip(args.clip, clip_1080, 1920, 1080)
+        for name, source in (("720p", args.clip), ("1080p", clip_1080)):
+            rows[name] = measure(source, folder, args.repeats)
+            print(name, json.dumps({k: rows[name][k] for k in ("fps", "ratio_to_plain", "face_paths")}))
+        soaked = soak(args.clip, folder, args.soak_minutes) if args.soak_minutes > 0 else None
+    result = {
+        "benchmark": "plain transcode vs pipeline --model none / default / --blur-gate 0 (issue #7)",
+        "clip": str(args.clip.relative_to(ROOT.parent)) if args.clip.is_relative_to(ROOT.parent) else str(args.clip),
+        "encoder": {"codec": "libx264", "preset": PRESET, "crf": CRF, "threads": "auto"},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "av": av.__version__},
+        "results": rows,
+        "soak": soaked,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
