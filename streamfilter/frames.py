@@ -24,7 +24,10 @@ class FrameSlot:
     ``index`` is the 0-based decode-order position in the stream; ``pts``/``time_base`` are the
     decoder's, carried unchanged to the output frame. ``faces`` is ``None`` until the face stage
     has run on this slot, then a (possibly empty) list of face tracks; ``face_paths`` says, per
-    face, what the processor did with it (e.g. restored, or passed through as sharp). ``cache`` holds per-frame
+    face, what the processor did with it (e.g. restored, or passed through as sharp). On live
+    inputs ``deadline`` is the ``time.perf_counter()`` by which the frame should leave the
+    processor (decode time + the latency budget); a processor skips optional work (the network)
+    when it cannot meet it. It stays ``None`` for files and pipes. ``cache`` holds per-frame
     results that several windows reuse (e.g. network features), keyed by their owner.
     """
 
@@ -32,6 +35,7 @@ class FrameSlot:
     frame: av.VideoFrame
     faces: list[Any] | None = None
     face_paths: tuple[str, ...] = ()
+    deadline: float | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     _rgb: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

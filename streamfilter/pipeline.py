@@ -7,7 +7,8 @@
 Memory: at most ``ring_capacity`` slots are held between decode and the end of their last
 window, plus ``sink_queue`` processed frames waiting for the encoder (see ``ring.py`` for the
 per-slot size). Live inputs drop newly decoded frames instead of stalling when the ring is full
-(``Stats.drops``); files and pipes never drop.
+(``Stats.drops``); files and pipes never drop. On live inputs each frame also carries a
+deadline (decode time + ``latency_budget``) after which the face path skips the network on it.
 
 Use from Python::
 
@@ -34,6 +35,9 @@ from .window import AnalysisStage, WindowStage
 log = logging.getLogger("streamfilter")
 
 SINK_QUEUE = 4
+DEFAULT_LATENCY_BUDGET = 0.2
+"""Seconds from decode to the end of processing a live frame may take before the processor
+skips its optional work on it (``FrameSlot.deadline``)."""
 JOIN_TIMEOUT_S = 10.0
 
 
@@ -41,7 +45,8 @@ class Pipeline:
     """One run from an opened source to an opened sink through ``processor``."""
 
     def __init__(self, source: VideoSource, sink: VideoSink, processor: Processor, *,
-                 ring_capacity: int = DEFAULT_CAPACITY, sink_queue: int = SINK_QUEUE):
+                 ring_capacity: int = DEFAULT_CAPACITY, sink_queue: int = SINK_QUEUE,
+                 latency_budget: float = DEFAULT_LATENCY_BUDGET):
         self.source = source
         self.sink = sink
         self.processor = processor
@@ -62,7 +67,8 @@ class Pipeline:
                                              is_late=self._is_late, stats=self.stats))
             upstream = analysed
         self.stages.append(WindowStage(self.flow, processor, upstream=upstream, output=frames_out,
-                                       release=self.ring.release, stats=self.stats))
+                                       release=self.ring.release, stats=self.stats,
+                                       latency_budget=latency_budget if source.location.is_live else None))
         self.stages.append(SinkStage(self.flow, sink, self.info, frames=frames_out, audio_in=audio, stats=self.stats))
         self._channels = [audio, frames_out] + ([analysed] if processor.needs_analysis else [])
         self._started = False
@@ -73,7 +79,7 @@ class Pipeline:
              output_format: str | None = None, input_options: dict[str, str] | None = None,
              output_options: dict[str, str] | None = None, encoder: EncoderOptions | None = None,
              compare: bool = False, reconnect: int = 0, overwrite: bool = False,
-             ring_capacity: int = DEFAULT_CAPACITY) -> Pipeline:
+             ring_capacity: int = DEFAULT_CAPACITY, latency_budget: float = DEFAULT_LATENCY_BUDGET) -> Pipeline:
         """Open INPUT and OUTPUT as the CLI does (``-`` for stdin/stdout, URLs, devices)."""
         source_at = parse_input(input, input_format=input_format)
         sink_at, muxer = parse_output(output, output_format=output_format)
@@ -85,7 +91,7 @@ class Pipeline:
         except BaseException:
             source.close()
             raise
-        return cls(source, sink, processor, ring_capacity=ring_capacity)
+        return cls(source, sink, processor, ring_capacity=ring_capacity, latency_budget=latency_budget)
 
     def __enter__(self) -> Pipeline:
         return self

@@ -73,9 +73,10 @@ class WindowStage(Stage):
     name = "process"
 
     def __init__(self, flow: Flow, processor: Processor, *, upstream: SlotReader, output: Channel,
-                 release: Callable[[FrameSlot], None], stats: Stats):
+                 release: Callable[[FrameSlot], None], stats: Stats, latency_budget: float | None = None):
         super().__init__(flow, output)
         self.processor = processor
+        self.latency_budget = latency_budget
         self.upstream = upstream
         self.release = release
         self.stats = stats
@@ -93,6 +94,8 @@ class WindowStage(Stage):
 
     def _process(self, window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
         started = time.perf_counter()
+        if self.latency_budget is not None:
+            window.center.deadline = window.center.cache["pipeline.decoded_at"] + self.latency_budget
         result = self.processor.process(window)
         self.stats.record("process", time.perf_counter() - started)
         center = window.center

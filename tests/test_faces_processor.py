@@ -4,6 +4,7 @@ frames, paste-back; identity on real clips; ``facedeblur-stream --model identity
 from __future__ import annotations
 
 import json
+import time
 from fractions import Fraction
 
 import av
@@ -147,6 +148,22 @@ def test_late_frames_reuse_prediction():
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_live_frame_past_its_deadline_skips_the_restorer():
+    """A face the gate would restore is left as decoded when the frame's deadline (live input)
+    cannot be met; with time to spare it is restored."""
+    backend = ScriptedBackend()
+    restorer = RecordingRestorer(brighten=20, crop_size=32, heatmap_size=16, radius=0)
+    processor = FaceProcessor(restorer, backend=backend)
+    late, on_time = analysed(processor, backend, synthetic_slots(2), [[[40, 20, 100, 80]]] * 2)
+    late.deadline = time.perf_counter() - 0.01
+    assert processor.process(FrameWindow((late,))) is late.frame
+    assert late.face_paths == ("late",) and restorer.batches == []
+    on_time.deadline = time.perf_counter() + 60.0
+    assert not isinstance(processor.process(FrameWindow((on_time,))), av.VideoFrame)
+    assert on_time.face_paths == ("restored",) and len(restorer.batches) == 1
+    assert processor.restore_seconds > 0, "the restorer's duration is tracked"
 
 
 @pytest.mark.slow

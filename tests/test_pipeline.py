@@ -199,3 +199,29 @@ def test_analysis_runs_in_decode_order_before_each_window(tmp_path):
     assert processor.windows[4] == (2, 3, 4, 5, 6)
     assert processor.windows[-1] == (6, 7, 8, 8, 8)
     assert len(processor.windows) == 9
+
+
+class DeadlineRecorder(Passthrough):
+    """Passthrough that records each output frame's deadline and decode time."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float | None, float]] = []
+
+    def process(self, window: FrameWindow):
+        centre = window.center
+        self.seen.append((centre.deadline, centre.cache["pipeline.decoded_at"]))
+        return centre.frame
+
+
+def test_live_frames_carry_a_deadline_and_files_do_not(tmp_path):
+    live = DeadlineRecorder()
+    with Pipeline.open("testsrc=size=96x64:rate=25:duration=0.4", str(tmp_path / "live.mkv"), processor=live,
+                       input_format="lavfi", latency_budget=0.15) as pipeline:
+        pipeline.run()
+    assert len(live.seen) == 10
+    assert all(deadline == pytest.approx(decoded + 0.15) for deadline, decoded in live.seen)
+    src = tmp_path / "in.mkv"
+    make_clip(src, frames=5)
+    file = DeadlineRecorder()
+    run_pipeline(src, tmp_path / "out.mkv", file)
+    assert [deadline for deadline, _ in file.seen] == [None] * 5

@@ -98,6 +98,9 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
 @blur_gate_option
 @click.option("--compare", is_flag=True, help="Write input | output side by side (double width).")
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write frames, faces, fps and per-stage latency as JSON.")
+@click.option("--latency-budget", type=click.FloatRange(min=0, min_open=True), default=200, show_default=True,
+              metavar="MS", help="Live inputs: time from decode to the end of processing; a frame that would "
+                                 "miss it keeps its faces unrestored ('late' in the stats).")
 @click.option("--reconnect", type=click.IntRange(min=0), default=0, show_default=True, help="Reconnect a network input N times after read errors.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary or warnings (errors only).")
@@ -107,7 +110,7 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
            input_option: tuple[str, ...], output_option: tuple[str, ...], codec: str, crf: int | None,
            preset: str | None, pix_fmt: str | None, bitrate: str | None, model: str, engine: str, device: str,
            landmarks: str, max_faces: int, min_face_size: int, blur_gate: float, compare: bool, stats_path: str | None,
-           reconnect: int, overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
+           latency_budget: float, reconnect: int, overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
     """Deblur faces in a video stream: INPUT (file, '-', URL or device) -> OUTPUT (file, '-' or URL).
 
     Every input frame gives one output frame with the same timestamp; audio is copied.
@@ -122,7 +125,7 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
         pipeline = Pipeline.open(input_, output, processor=processor, input_format=input_format,
                                  output_format=output_format, input_options=input_options,
                                  output_options=output_options, encoder=encoder, compare=compare,
-                                 reconnect=reconnect, overwrite=overwrite)
+                                 reconnect=reconnect, overwrite=overwrite, latency_budget=latency_budget / 1e3)
     except BaseException:
         processor.close()
         raise

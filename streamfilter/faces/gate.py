@@ -28,6 +28,9 @@ RESTORED = "restored"
 SHARP = "sharp"
 """Path of a face the gate found sharp enough to pass through."""
 
+LATE = "late"
+"""Path of a blurred face left unrestored because its live frame was running out of time."""
+
 
 @dataclass(frozen=True)
 class BlurGate:

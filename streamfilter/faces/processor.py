@@ -10,7 +10,9 @@ model.
 of all window frames cut with that track's crop box at the centre frame, and heatmaps of the
 track's points in each frame. With a ``BlurGate``, only the faces whose centre crop it finds
 blurred go to the restorer; the others keep their decoded pixels. Each face's path
-(``gate.RESTORED`` or ``gate.SHARP``) is recorded in the centre slot's ``face_paths``. Where the track is absent from a neighbour frame (it started
+(``gate.RESTORED``, ``gate.SHARP``, or ``gate.LATE``: a live frame whose deadline the restorer
+would miss, judged by its recent call times, keeps its faces unrestored rather than fall
+behind) is recorded in the centre slot's ``face_paths``. Where the track is absent from a neighbour frame (it started
 or ended inside the window), that frame's heatmaps use the points of the nearest window frame
 that has the track (ties go to the earlier frame); the crop is always the frame's own pixels.
 Crops and heatmaps are cached on their slot under their key ``(frame index, track id, crop
@@ -24,6 +26,7 @@ whose faces the restorer left unchanged is the decoded frame itself.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 
 import av
@@ -35,13 +38,15 @@ from ..io.planes import with_region, writes_regions
 from ..restorer import FaceWindow, Restorer
 from .backend import LandmarkBackend
 from .crop import crop_face
-from .gate import RESTORED, BlurGate
+from .gate import LATE, RESTORED, BlurGate
 from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
 from .paste import DEFAULT_FEATHER, pasted_region
 from .tracker import FaceTracker, TrackerConfig
 from .types import CropBox, FaceTrack
 
 CACHE_PREFIX = "faces"
+RESTORE_TIME_WEIGHT = 0.2
+"""Weight of the newest call in the running estimate of the restorer's duration."""
 
 
 def slot_time(slot: FrameSlot, fallback_rate: float = 30.0) -> float:
@@ -88,6 +93,8 @@ class FaceProcessor:
         self.sigma = sigma
         self.feather = feather
         self.gate = gate or BlurGate(0.0)
+        self.restore_seconds = 0.0
+        """Running estimate (exponential average) of one restorer call's duration."""
         self.tracker = FaceTracker(backend, config=tracker)
 
     def analyze(self, slot: FrameSlot, *, late: bool = False) -> None:
@@ -102,12 +109,17 @@ class FaceProcessor:
         centre = window.center
         if not centre.faces:
             return centre.frame
-        centre.face_paths = tuple(self.gate.path(self._centre_crop(centre, track)) for track in centre.faces)
-        tracks = [track for track, path in zip(centre.faces, centre.face_paths) if path == RESTORED]
+        paths = [self.gate.path(self._centre_crop(centre, track)) for track in centre.faces]
+        if centre.deadline is not None and time.perf_counter() + self.restore_seconds > centre.deadline:
+            paths = [LATE if path == RESTORED else path for path in paths]
+        centre.face_paths = tuple(paths)
+        tracks = [track for track, path in zip(centre.faces, paths) if path == RESTORED]
         if not tracks:
             return centre.frame
         face_windows = [self._face_window(window, track) for track in tracks]
+        started = time.perf_counter()
         restored = self.restorer.restore(face_windows)
+        self.restore_seconds += RESTORE_TIME_WEIGHT * (time.perf_counter() - started - self.restore_seconds)
         boxes = [track.crop_box for track in tracks]
         in_planes = writes_regions(centre.frame)
         region = pasted_region(centre.rgb(), boxes, np.stack([fw.center for fw in face_windows]), restored,
