@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamfilter.errors import UsageError
+from streamfilter.errors import ModelError, UsageError
 from streamfilter.models.config import FineNetConfig
 from streamfilter.train.dataset import Sources, WindowBatches, load_sources
 from streamfilter.train.degrade import DegradeConfig
@@ -138,3 +138,17 @@ def test_resume_refuses_changed_options_and_fresh_run_refuses_existing(tmp_path,
         trainer(run_dir, photo_sources, steps=2, val_windows=0).run(resume=False)
     with pytest.raises(UsageError, match="nothing to resume"):
         trainer(tmp_path / "empty", photo_sources, steps=2).run(resume=True)
+
+
+def test_init_starts_from_a_checkpoint_and_refuses_another_configuration(tmp_path, photo_sources):
+    first = trainer(tmp_path / "first", photo_sources)
+    first.run(resume=False)
+    tuned = trainer(tmp_path / "tuned", photo_sources, steps=1, init=str(tmp_path / "first" / "model.safetensors"))
+    tuned.run(resume=False)
+    rows = log_rows(tmp_path / "tuned")
+    assert rows[0]["step"] == "0" and rows[0]["val_output"] == log_rows(tmp_path / "first")[-1]["val_output"], \
+        "step 0 of the fine-tuning run scores the starting checkpoint"
+    other = FineNetConfig(**{**TINY.__dict__, "channels": 16})
+    with pytest.raises(ModelError, match="channels"):
+        Trainer(options(init=str(tmp_path / "first" / "model.safetensors")), photo_sources, tmp_path / "other",
+                config=other, log=lambda message: None, progress=False).run(resume=False)

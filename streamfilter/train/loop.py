@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ..errors import UsageError
 from ..models.blocks import zero_image_heads
-from ..models.checkpoint import save_checkpoint
+from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.registry import build_model, get_config
 from ..models.split import SplitModel
@@ -50,7 +50,9 @@ class TrainOptions:
     rate of each phase, decayed by a cosine to ``lr * lr_floor``; combine_share: share of the
     steps for the combination module (FineNet); val_windows / val_every: fixed validation
     windows and how often (steps) to score them; checkpoint_minutes: wall time between
-    checkpoints; workers: data loader processes (0 = in the training process)."""
+    checkpoints; workers: data loader processes (0 = in the training process); init: a
+    checkpoint of the same configuration to start from instead of a fresh initialisation
+    (fine-tuning; the schedule, phases included, starts over)."""
 
     model: str
     steps: int
@@ -66,6 +68,7 @@ class TrainOptions:
     workers: int = 1
     device: str = "cpu"
     threads: int = 2
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1:
@@ -216,6 +219,10 @@ class Trainer:
             step, elapsed = int(state["step"]), float(state["elapsed"])
         elif state_path.exists():
             raise UsageError(f"{self.run_dir} already holds a run: pass --resume to continue it, or another --out")
+        elif options.init is not None:
+            start = load_checkpoint(options.init, expect=self.model.config)
+            self.model.load_state_dict(start.state_dict())
+            self.log(f"starting from the weights of {options.init}")
         self._options_file().write_text(json.dumps(dataclasses.asdict(options), indent=2) + "\n")
         torch.manual_seed(options.seed + step)
         if step >= options.steps:
