@@ -73,6 +73,19 @@ def pipeline_run(src: Path, dst: Path) -> float:
     return stats.frames_out / (time.perf_counter() - started)
 
 
+def machine() -> dict:
+    """The machine and library versions a result was measured with."""
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "av": av.__version__, "ffmpeg_libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
+            "numpy": np.__version__}
+
+
+def write_result(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=240)
@@ -95,14 +108,10 @@ def main() -> None:
     result = {
         "benchmark": "passthrough (--model none) vs plain PyAV decode->encode",
         "encoder": {"codec": "libx264", "preset": PRESET, "crf": CRF, "threads": "auto"},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "av": av.__version__, "ffmpeg_libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
-                    "numpy": np.__version__},
+        "machine": machine(),
         "results": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ best of ``--repeats``, processor construction (model load, ONNX session) not tim
 
 Reported: fps, ratios to ``plain``, per-stage latency and face paths of the model runs.
 
-``--soak-minutes M`` (default 0: skipped) then streams the 720p clip, looped by remuxing its
-packets into a named pipe, through the ``every_face`` pipeline for M minutes and samples the
-process's resident memory every 5 seconds.
+``--soak-minutes M`` instead streams the 720p clip, looped by remuxing its packets into a named
+pipe, through the ``every_face`` pipeline for M minutes, samples the process's resident memory
+every 5 seconds and writes bench/results/soak.json.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from bench_passthrough import CRF, PRESET, plain_loop
+from bench_passthrough import CRF, PRESET, machine, plain_loop, write_result
 
 from streamfilter.factory import ProcessorOptions, make_processor
 from streamfilter.io.sink import EncoderOptions
@@ -43,6 +42,7 @@ from streamfilter.pipeline import Pipeline
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "clips" / "train" / "liveportrait_s18.mp4"
 RESULTS = ROOT / "bench" / "results" / "realtime.json"
+SOAK_RESULTS = ROOT / "bench" / "results" / "soak.json"
 ENCODER = EncoderOptions(codec="libx264", preset=PRESET, crf=CRF)
 VARIANTS = {
     "none": ProcessorOptions(model="none"),
@@ -109,7 +109,7 @@ def loop_into(fifo: Path, clip: Path, stop: threading.Event) -> None:
         packets = [(bytes(p), p.pts, p.dts, p.is_keyframe) for p in inp.demux(video) if p.size]
         step = packets[1][1] - packets[0][1]
         duration = max(pts for _, pts, _, _ in packets) + step
-        with av.open(str(fifo), "w", format="nut") as out:
+        with open(fifo, "wb") as pipe, av.open(pipe, "w", format="nut") as out:
             stream = out.add_stream_from_template(video)
             offset = 0
             while not stop.is_set():
@@ -157,8 +157,16 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--soak-minutes", type=float, default=0.0)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, help=f"default: {RESULTS.name}, or {SOAK_RESULTS.name} with --soak-minutes")
     args = parser.parse_args()
+    clip = str(args.clip.relative_to(ROOT.parent)) if args.clip.is_relative_to(ROOT.parent) else str(args.clip)
+    if args.soak_minutes > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            soaked = soak(args.clip, Path(tmp), args.soak_minutes)
+        print(json.dumps({k: v for k, v in soaked.items() if k != "samples_s_mb_frames"}))
+        write_result(args.output or SOAK_RESULTS, {"benchmark": "memory over a looped live stream, model on every face",
+                                                   "clip": clip, "machine": machine(), "soak": soaked})
+        return
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -167,19 +175,14 @@ def main() -> None:
         for name, source in (("720p", args.clip), ("1080p", clip_1080)):
             rows[name] = measure(source, folder, args.repeats)
             print(name, json.dumps({k: rows[name][k] for k in ("fps", "ratio_to_plain", "face_paths")}))
-        soaked = soak(args.clip, folder, args.soak_minutes) if args.soak_minutes > 0 else None
     result = {
         "benchmark": "plain transcode vs pipeline --model none / default / --blur-gate 0 (issue #7)",
-        "clip": str(args.clip.relative_to(ROOT.parent)) if args.clip.is_relative_to(ROOT.parent) else str(args.clip),
+        "clip": clip,
         "encoder": {"codec": "libx264", "preset": PRESET, "crf": CRF, "threads": "auto"},
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "av": av.__version__},
+        "machine": machine(),
         "results": rows,
-        "soak": soaked,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(args.output or RESULTS, result)
 
 
 if __name__ == "__main__":
