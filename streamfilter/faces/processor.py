@@ -8,13 +8,14 @@ model.
 
 ``process(window)`` builds, for every track of the centre frame, a ``FaceWindow``: the crops
 of all window frames cut with that track's crop box at the centre frame, and heatmaps of the
-track's points in each frame. With a ``BlurGate``, only the faces whose centre crop it finds
-blurred go to the restorer; the others keep their decoded pixels. Each face's path
-(``gate.RESTORED``, ``gate.SHARP``, or ``gate.LATE``: a live frame whose deadline the restorer
-would miss, judged by its recent call times, keeps its faces unrestored rather than fall
-behind) is recorded in the centre slot's ``face_paths``. Where the track is absent from a neighbour frame (it started
+track's points in each frame. Where the track is absent from a neighbour frame (it started
 or ended inside the window), that frame's heatmaps use the points of the nearest window frame
 that has the track (ties go to the earlier frame); the crop is always the frame's own pixels.
+With a ``BlurGate``, only the faces whose centre crop it finds blurred go to the restorer; the
+others keep their decoded pixels. Each face's path is recorded in the centre slot's
+``face_paths``: ``gate.RESTORED``, ``gate.SHARP``, or ``gate.LATE`` (a live frame whose
+deadline the restorer would miss, judged by its recent call times, keeps its faces unrestored
+rather than fall behind).
 Crops and heatmaps are cached on their slot under their key ``(frame index, track id, crop
 box, index of the frame the points come from)``, so the 2r+1 windows sharing a frame cut it
 once while the crop box stays put. All faces of a frame go to the restorer in one call; its
