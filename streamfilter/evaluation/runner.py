@@ -28,8 +28,8 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ..factory import EngineName, ProcessorOptions, make_processor
-from ..faces.gate import DEFAULT_BLUR_GATE, BlurGate
 from ..faces.backend import LandmarkBackend, make_backend
+from ..faces.gate import DEFAULT_BLUR_GATE, BlurGate
 from ..io.folders import video_files
 from ..io.sink import EncoderOptions
 from ..pipeline import Pipeline
