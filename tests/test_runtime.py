@@ -78,15 +78,19 @@ def test_onnxruntime_engine_matches_torch_engine(checkpoint):
     assert onnx_restorer.frames_computed == torch_restorer.frames_computed == 12
 
 
-def test_export_cache_lives_beside_the_weights_and_is_reused(checkpoint):
+def test_export_cache_lives_beside_the_weights_and_is_reused(checkpoint, caplog):
     model, path = checkpoint
     first = cached_export(model, weights=path)
     assert first.frame.parent == path.parent and first.frame.name.startswith("tiny.")
     stamp = first.frame.stat().st_mtime_ns
+    caplog.clear()
     assert cached_export(model, weights=path) == first
     assert first.frame.stat().st_mtime_ns == stamp
+    assert "exporting" not in caplog.text, "a cached export is silent"
     changed = build_model(model.config, seed=4)
-    assert cached_export(changed, weights=path).frame != first.frame
+    with caplog.at_level("WARNING", logger="streamfilter"):
+        assert cached_export(changed, weights=path).frame != first.frame
+    assert f"first use of {model.config.name} here: exporting its ONNX graphs" in caplog.text, "a new export says why it waits"
 
 
 def test_builtin_graphs_go_to_the_user_cache(tmp_path, monkeypatch):

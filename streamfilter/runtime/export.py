@@ -35,6 +35,8 @@ from ..models.config import config_to_dict
 from ..models.dcn import ONNX_TRANSLATIONS
 from ..models.split import SplitModel
 
+log = logging.getLogger(__name__)
+
 OPSET = 19
 EXPORTER_VERSION = "1"
 """Bump when the exported graphs' interface changes, to invalidate cached graphs."""
@@ -161,6 +163,8 @@ def cached_export(model: SplitModel, *, weights: Path | None) -> GraphPaths:
     paths = graph_paths(directory / f"{stem}.{export_key(model)}.onnx")
     if paths.exist():
         return paths
+    log.warning("first use of %s here: exporting its ONNX graphs into %s (once; about half a minute on a CPU)",
+                model.config.name, directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:
