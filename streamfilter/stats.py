@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 
 
+def paths_text(paths: dict[str, int]) -> str:
+    """Face path counts as text, e.g. ``"120 restored, 180 sharp"`` (sorted by path)."""
+    return ", ".join(f"{count} {path}" for path, count in sorted(paths.items()))
+
+
 class LatencyMeter:
     """Durations (seconds) of one stage's per-item work."""
 
@@ -100,7 +105,7 @@ class Stats:
         """One line for stderr at the end of a run."""
         faces = f"{self.faces} faces"
         if self.face_paths:
-            faces += " (" + ", ".join(f"{n} {path}" for path, n in sorted(self.face_paths.items())) + ")"
+            faces += f" ({paths_text(self.face_paths)})"
         line = f"{self.frames_in} frames in, {self.frames_out} out, {faces}, {self.mean_fps:.1f} fps mean ({self.elapsed:.1f} s)"
         if self.drops:
             line += f", {self.drops} dropped (live input, consumer too slow)"

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputError
+from ..stats import paths_text
 from .blur_clip import EVAL_DEGRADE
 from .metrics import PSNR_CEILING
 from .runner import ClipResult, EvalOptions
@@ -96,7 +97,7 @@ def face_paths_line(result: ClipResult) -> str:
     for model, stats in result.pipeline.items():
         paths = stats.get("face_paths") or {}
         if paths:
-            parts.append(f"{Path(model).name}: " + ", ".join(f"{n} {path}" for path, n in paths.items()))
+            parts.append(f"{Path(model).name}: {paths_text(paths)}")
     return ("Faces per path: " + "; ".join(parts) + ".") if parts else ""
 
 
