@@ -16,10 +16,10 @@ LandmarkBackendName = Literal["dlib", "fan"]
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessorOptions:
-    """What ``--model``, ``--engine``, ``--device``, ``--landmarks``, ``--max-faces`` and
-    ``--min-face-size``, ``--blur-gate`` ask for. ``model`` is ``none`` (frames pass through untouched, no face
-    work), ``auto`` (the trained weights shipped for the device), a registered name, a
-    checkpoint path or ``identity`` (full face path, no network)."""
+    """What ``--model``, ``--engine``, ``--device``, ``--landmarks``, ``--max-faces``,
+    ``--min-face-size`` and ``--blur-gate`` ask for. ``model`` is ``none`` (frames pass through
+    untouched, no face work), ``auto`` (the trained weights shipped for the device), a
+    registered name, a checkpoint path or ``identity`` (full face path, no network)."""
 
     model: str = "auto"
     engine: EngineName = "auto"

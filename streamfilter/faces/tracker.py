@@ -4,17 +4,17 @@ Per frame the tracker
 1. derives each track's box from its previous points (the box-to-points relation measured
    when the detector last saw the face, so re-fitting gets detector-like boxes);
 2. on detection frames (every ``detect_every`` frames, the frame after a detected face's fit
-   was implausible, and see 3) runs the detector and matches its boxes to the tracks greedily by IoU: matched
-   tracks keep their id and take the detector's box, new boxes start tracks (largest first,
-   up to ``max_faces`` in all), tracks the detector missed are still re-fitted and dropped
-   after ``max_missed`` missed detection rounds in a row (a motion-blurred face often escapes
-   the detector for a frame or two while its landmarks still fit);
-3. fits all boxes in one backend call and suspends tracks whose fit looks lost (a backend score below its
-   ``lost_score``, a face shrinking or growing by more than ``max_scale_step`` in one frame or
-   by more than ``max_drift`` since the detector last saw it, smaller than
-   ``min_face_size / 2`` or centred outside the frame): such a track is suspended and the
-   frame is detected and fitted again at once; a detection matching the track's last
-   good points revives it with its id and smoothing state, otherwise it is dropped;
+   was implausible, and see 3) runs the detector and matches its boxes to the tracks greedily
+   by IoU: matched tracks keep their id and take the detector's box, new boxes start tracks
+   (largest first, up to ``max_faces`` in all), tracks the detector missed are still re-fitted
+   and dropped after ``max_missed`` missed detection rounds in a row (a motion-blurred face
+   often escapes the detector for a frame or two while its landmarks still fit);
+3. fits all boxes in one backend call and suspends the tracks whose fit looks lost (a backend
+   score below its ``lost_score``, a face shrinking or growing by more than ``max_scale_step``
+   in one frame or by more than ``max_drift`` since the detector last saw it, smaller than
+   ``min_face_size / 2`` or centred outside the frame); the frame is then detected and fitted
+   again at once: a detection matching a suspended track's last good points revives it with
+   its id and smoothing state, otherwise the track is dropped;
 4. smooths each track's crop transform ``(cx, cy, side)`` with a One-Euro filter and turns it
    into a sticky integer crop box (see :mod:`.smoothing`).
 """
