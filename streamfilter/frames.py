@@ -16,6 +16,8 @@ from typing import Any
 import av
 import numpy as np
 
+from .orientation import quarter_turns, turn_upright
+
 
 @dataclass(eq=False)
 class FrameSlot:
@@ -28,7 +30,8 @@ class FrameSlot:
     inputs ``deadline`` is the ``time.perf_counter()`` by which the frame should leave the
     processor (decode time + the latency budget); a processor skips optional work (the network)
     when it cannot meet it. It stays ``None`` for files and pipes. ``cache`` holds per-frame
-    results that several windows reuse (e.g. network features), keyed by their owner.
+    results that several windows reuse (e.g. network features), keyed by their owner. Face
+    tracks are in the coordinates of the upright frame (``upright()``; see :mod:`.orientation`).
     """
 
     index: int
@@ -38,6 +41,7 @@ class FrameSlot:
     deadline: float | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     _rgb: np.ndarray | None = field(default=None, repr=False)
+    _upright: np.ndarray | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -65,11 +69,31 @@ class FrameSlot:
                 self._rgb = rgb
             return self._rgb
 
+    @property
+    def turns(self) -> int:
+        """Counter-clockwise quarter turns that show the frame upright (its display rotation)."""
+        return quarter_turns(self.frame)
+
+    def upright(self) -> np.ndarray:
+        """``rgb()`` turned upright: (H, W, 3), or (W, H, 3) for a quarter turn; converted once
+        and shared (read-only); ``rgb()`` itself when the frame has no display rotation."""
+        turns = self.turns
+        if turns == 0:
+            return self.rgb()
+        rgb = self.rgb()
+        with self._lock:
+            if self._upright is None:
+                upright = turn_upright(rgb, turns)
+                upright.flags.writeable = False
+                self._upright = upright
+            return self._upright
+
     def nbytes(self) -> int:
-        """Approximate memory held by this slot (decoded planes + RGB copy + cached arrays)."""
+        """Approximate memory held by this slot (decoded planes + RGB copies + cached arrays)."""
         total = sum(plane.buffer_size for plane in self.frame.planes)
-        if self._rgb is not None:
-            total += self._rgb.nbytes
+        for array in (self._rgb, self._upright):
+            if array is not None:
+                total += array.nbytes
         for value in self.cache.values():
             total += getattr(value, "nbytes", 0)
         return total

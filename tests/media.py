@@ -71,6 +71,22 @@ def make_clip(path: Path, *, frames: int = 30, width: int = 64, height: int = 48
     return stamps
 
 
+def write_pictures(path: Path, pictures: Sequence[np.ndarray], *, rotation: int = 0, rate: int = 25) -> None:
+    """Write (H, W, 3) uint8 RGB ``pictures`` as near-lossless H.264 (crf 10) with a display
+    rotation of ``rotation`` degrees (counter-clockwise)."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate, options={"crf": "10"})
+        video.height, video.width = pictures[0].shape[:2]
+        video.pix_fmt = "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        for i, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, rate)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+
+
 def _sws(colorspace: int | None) -> str:
     return {1: "itu709", 5: "itu601", 6: "smpte170m"}.get(colorspace or 0, "default")
 

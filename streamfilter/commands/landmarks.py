@@ -2,14 +2,18 @@
 
 Writes, per frame, the face tracks (id, box, score, crop box, 68 points as ``[[x, y], ...]``
 in input pixels) as JSON, and optionally a drawing of points and boxes (a video for videos, a
-PNG/JPEG for a single image). The JSON is streamed frame by frame, so long videos do not
+PNG/JPEG for a single image). Pixels are those of the frame as displayed: an input with a
+display rotation (portrait phone video) is turned upright first, and the header's
+``rotation`` says by how many degrees (counter-clockwise). The JSON is streamed frame by frame, so long videos do not
 accumulate in memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import IO
@@ -25,6 +29,7 @@ from ..faces.processor import slot_time
 from ..faces.tracker import FaceTracker, TrackerConfig
 from ..faces.types import FaceTrack
 from ..frames import FrameSlot
+from ..orientation import quarter_turns
 from .options import debug_option
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -138,17 +143,20 @@ def landmarks(
         if drawing is not None and drawing.image and stream.frames > 1:
             raise UsageError(f"--draw {draw_path}: {input_path} has {stream.frames} frames; draw videos to .mp4")
         out = open_output(json_path)
-        header = {"input": input_path, "backend": backend, "width": stream.width, "height": stream.height,
-                  "time_base": str(stream.time_base) if stream.time_base else None}
+        first, frames = first_frame(decode_frames(container, input_path))
+        turns = quarter_turns(first) if first is not None else 0
+        width, height = (stream.height, stream.width) if turns % 2 else (stream.width, stream.height)
+        header = {"input": input_path, "backend": backend, "width": width, "height": height,
+                  "rotation": 90 * turns, "time_base": str(stream.time_base) if stream.time_base else None}
         out.write(json.dumps(header)[:-1] + ', "frames": [\n')
         try:
-            for index, frame in enumerate(decode_frames(container, input_path)):
+            for index, frame in enumerate(frames):
                 slot = FrameSlot(index=index, frame=frame)
-                tracks = tracker.update(slot.rgb(), slot_time(slot))
+                tracks = tracker.update(slot.upright(), slot_time(slot))
                 record = {"index": index, "pts": frame.pts, "time": round(slot_time(slot), 6), "tracks": [t.to_json() for t in tracks]}
                 out.write((",\n" if index else "") + json.dumps(record))
                 if drawing is not None:
-                    drawing.write(draw_tracks(slot.rgb(), tracks), frame.pts)
+                    drawing.write(draw_tracks(slot.upright(), tracks), frame.pts)
             out.write("\n]}\n")
         finally:
             if drawing is not None:
@@ -156,6 +164,12 @@ def landmarks(
             if out is not sys.stdout:
                 out.close()
             tracker.backend.close()
+
+
+def first_frame(frames: Iterator[av.VideoFrame]) -> tuple[av.VideoFrame | None, Iterator[av.VideoFrame]]:
+    """The first of ``frames`` (None if there is none) and all of them, the first included."""
+    first = next(frames, None)
+    return first, (frames if first is None else itertools.chain([first], frames))
 
 
 def decode_frames(container: av.container.InputContainer, name: str):

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..io.locations import parse_input
 from ..io.source import open_input
+from ..orientation import upright_rgb
 
 LOSSLESS_CODEC = "ffv1"
 LOSSLESS_PIX_FMT = "bgr0"
@@ -50,7 +51,7 @@ class Clip:
 
 
 def read_clip(path: Path, *, max_frames: int) -> Clip:
-    """Decode up to ``max_frames`` frames of ``path``'s first video stream as RGB.
+    """Decode up to ``max_frames`` frames of ``path``'s first video stream as upright RGB.
 
     The frame rate is read from the header before decoding: read afterwards, the demuxer's
     running estimate was once 64472 fps for a 25 fps clip, and FFV1 refused that rate."""
@@ -64,7 +65,7 @@ def read_clip(path: Path, *, max_frames: int) -> Clip:
         frames, pts = [], []
         try:
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(upright_rgb(frame))
                 pts.append(frame.pts if frame.pts is not None else (pts[-1] + 1 if pts else 0))
                 if len(frames) == max_frames:
                     break
@@ -94,7 +95,7 @@ def write_lossless(path: Path, frames: np.ndarray, *, like: Clip) -> None:
 
 
 def decode_rgb(path: Path):
-    """Yield the frames of ``path`` as (H, W, 3) uint8 RGB arrays."""
+    """Yield the frames of ``path`` as upright (H, W, 3) uint8 RGB arrays."""
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            yield upright_rgb(frame)

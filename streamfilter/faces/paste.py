@@ -20,6 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..orientation import stored_rect, turn_back
 from .types import CropBox
 
 DEFAULT_FEATHER = 0.15
@@ -57,6 +58,15 @@ class PastedRegion:
         out = frame.copy()
         out[self.y0:self.y0 + h, self.x0:self.x0 + w] = self.pixels
         return out
+
+    def stored(self, turns: int, width: int, height: int) -> PastedRegion:
+        """This region of an upright frame, placed in the stored ``width`` x ``height`` frame
+        that ``turns`` counter-clockwise quarter turns made upright (itself for 0 turns)."""
+        if turns == 0:
+            return self
+        h, w = self.pixels.shape[:2]
+        x0, y0, _, _ = stored_rect(self.x0, self.y0, w, h, turns, width, height)
+        return PastedRegion(x0, y0, turn_back(self.pixels, turns))
 
 
 def _span(lo: int, hi: int, limit: int, align: int) -> tuple[int, int]:

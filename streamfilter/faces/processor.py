@@ -11,6 +11,9 @@ of all window frames cut with that track's crop box at the centre frame, and hea
 track's points in each frame. Where the track is absent from a neighbour frame (it started
 or ended inside the window), that frame's heatmaps use the points of the nearest window frame
 that has the track (ties go to the earlier frame); the crop is always the frame's own pixels.
+Tracking, crops and paste-back work on the frame turned upright (a phone's portrait video is
+stored on its side; see :mod:`..orientation`), and the pasted region is turned back into the
+stored frame.
 With a ``BlurGate``, only the faces whose centre crop it finds blurred go to the restorer; the
 others keep their decoded pixels. Each face's path is recorded in the centre slot's
 ``face_paths``: ``gate.RESTORED``, ``gate.SHARP``, or ``gate.LATE`` (a live frame whose
@@ -102,7 +105,7 @@ class FaceProcessor:
         if late:
             slot.faces = self.tracker.predict()
         else:
-            slot.faces = self.tracker.update(slot.rgb(), slot_time(slot))
+            slot.faces = self.tracker.update(slot.upright(), slot_time(slot))
 
     def process(self, window: FrameWindow) -> av.VideoFrame | np.ndarray:
         if len(window.slots) != 2 * self.radius + 1:
@@ -123,10 +126,11 @@ class FaceProcessor:
         self.restore_seconds += RESTORE_TIME_WEIGHT * (time.perf_counter() - started - self.restore_seconds)
         boxes = [track.crop_box for track in tracks]
         in_planes = writes_regions(centre.frame)
-        region = pasted_region(centre.rgb(), boxes, np.stack([fw.center for fw in face_windows]), restored,
+        region = pasted_region(centre.upright(), boxes, np.stack([fw.center for fw in face_windows]), restored,
                                feather=self.feather, align=2 if in_planes else 1)
         if region is None:
             return centre.frame
+        region = region.stored(centre.turns, centre.width, centre.height)
         if in_planes:
             return with_region(centre.frame, region.x0, region.y0, region.pixels)
         return region.onto(centre.rgb())
@@ -151,7 +155,7 @@ class FaceProcessor:
         cached = slot.cache.get((CACHE_PREFIX, key))
         if cached is None:
             size, hsize = self.restorer.crop_size, self.restorer.heatmap_size
-            crop = crop_face(slot.rgb(), box, size)
+            crop = crop_face(slot.upright(), box, size)
             heatmap = render_heatmaps(rescale_points(box.to_crop(points, size), size, hsize), hsize, sigma=self.sigma)
             cached = FaceCut(crop, heatmap)
             slot.cache[(CACHE_PREFIX, key)] = cached

@@ -5,7 +5,9 @@ only the faces rewritten, see ``planes.with_region``) is encoded as is, reformat
 the encoder needs another pixel format (``--model none`` is bit-exact up to the encoder). An
 (H, W, 3) uint8 RGB array is converted back to the encoder's pixel format with the input's
 colour matrix and range (BT.601/BT.709/..., limited/full). The output video stream takes the input's time base, pts,
-resolution, sample aspect ratio, colour tags and rotation (display matrix).
+resolution, sample aspect ratio, colour tags and rotation (display matrix). With ``compare``
+the input and the output stand side by side as displayed: for a quarter-turned (portrait
+phone) input they are stacked in the stored picture, which its display matrix turns upright.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from av.video.frame import PictureType
 
 from ..errors import CodecError, OutputError, UsageError
 from ..frames import FrameSlot
+from ..orientation import quarter_turns, turn_back, turn_upright
 from ..stage import END, Channel, Flow, Stage
 from ..stats import Stats
 from . import audio
@@ -125,8 +128,9 @@ class VideoSink:
         except (av.FFmpegError, ValueError) as exc:
             raise CodecError(f"{self.encoder.codec} cannot be used with the {self.container.format.name} container: {exc}") from exc
         ctx = stream.codec_context
-        ctx.width = first.width * (2 if self.compare else 1)
-        ctx.height = first.height
+        sideways = quarter_turns(first) % 2 == 1
+        ctx.width = first.width * (2 if self.compare and not sideways else 1)
+        ctx.height = first.height * (2 if self.compare and sideways else 1)
         ctx.pix_fmt = self._pix_fmt
         ctx.time_base = info.time_base
         stream.time_base = info.time_base
@@ -160,7 +164,9 @@ class VideoSink:
             after = result
             if isinstance(result, av.VideoFrame):
                 after = slot.rgb() if result is slot.frame else result.to_ndarray(format="rgb24")
-            return rgb_to_frame(np.concatenate([slot.rgb(), after], axis=1), like=slot.frame, pix_fmt=self._pix_fmt)
+            turns = slot.turns
+            both = np.concatenate([slot.upright(), turn_upright(after, turns)], axis=1)
+            return rgb_to_frame(turn_back(both, turns), like=slot.frame, pix_fmt=self._pix_fmt)
         if isinstance(result, av.VideoFrame):
             if result.format.name == self._pix_fmt:
                 return result

@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..faces.backend import LandmarkBackend
 from ..faces.tracker import FaceTracker, TrackerConfig, iou
 from ..faces.types import FaceTrack
+from ..orientation import quarter_turns, upright_rgb
 from .config import MiningConfig
 from .measure import eye_ratio, face_sharpness, landmark_motion, refit_error
 
@@ -59,6 +60,13 @@ class VideoScan:
     rate: Fraction
     time_base: Fraction
     frames: list[FrameRecord]
+    turns: int = 0
+    """Display rotation in counter-clockwise quarter turns; records are in upright pixels."""
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) of the frames as displayed, the pixels the records are in."""
+        return (self.height, self.width) if self.turns % 2 else (self.width, self.height)
 
 
 def open_video(path: Path) -> av.container.InputContainer:
@@ -111,16 +119,19 @@ def scan_video(
         rate = stream_rate(stream)
         time_base = Fraction(stream.time_base or 1 / rate)
         previous: FaceTrack | None = None
+        turns = 0
         for index, frame in enumerate(decoded_frames(container, path)):
             time = float(frame.pts * time_base) if frame.pts is not None else index / float(rate)
-            rgb = frame.to_ndarray(format="rgb24")
+            if index == 0:
+                turns = quarter_turns(frame)
+            rgb = upright_rgb(frame)
             subject = choose_subject(tracker.update(rgb, time), previous.track_id if previous else None)
             records.append(measure_frame(rgb, index, frame.pts, time, subject, previous, backend, config))
             previous = subject
             if on_frame is not None:
                 on_frame(index + 1)
         width, height = stream.width, stream.height
-    return VideoScan(path=path, backend=backend.name, width=width, height=height, rate=rate, time_base=time_base, frames=records)
+    return VideoScan(path=path, backend=backend.name, width=width, height=height, rate=rate, time_base=time_base, frames=records, turns=turns)
 
 
 def measure_frame(

@@ -57,6 +57,8 @@ class ClipWriter:
         self._stream = self._container.add_stream("libx264", rate=scan.rate, options={"crf": str(config.crf), "preset": config.preset})
         self._stream.width, self._stream.height = scan.width, scan.height
         self._stream.pix_fmt = "yuv420p" if scan.width % 2 == 0 and scan.height % 2 == 0 else "yuv444p"
+        if scan.turns:
+            self._stream.set_display_rotation(90 * scan.turns)
         self.time_base = clip_time_base(scan.time_base)
         self._scale = int(scan.time_base / self.time_base)
         self._stream.time_base = self.time_base
@@ -123,8 +125,9 @@ def write_landmarks(path: Path, scan: VideoScan, segment: Segment, clip: str, ti
     document = {
         "input": clip,
         "backend": scan.backend,
-        "width": scan.width,
-        "height": scan.height,
+        "width": scan.upright_size[0],
+        "height": scan.upright_size[1],
+        "rotation": 90 * scan.turns,
         "time_base": str(time_base),
         "source": str(scan.path),
         "source_frames": [segment.start, segment.stop],

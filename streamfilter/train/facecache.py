@@ -27,8 +27,9 @@ from ..faces.backend import make_backend
 from ..faces.crop import crop_face
 from ..faces.tracker import FaceTracker, TrackerConfig
 from ..faces.types import CropBox
+from ..orientation import upright_rgb
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def track_clip(path: Path, *, crop_size: int, margin: float, max_frames: int, ba
             for index, frame in enumerate(container.decode(stream)):
                 if index >= max_frames:
                     break
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb = upright_rgb(frame)
                 t = float(frame.time) if frame.time is not None else index / 25.0
                 for track in tracker.update(rgb, t):
                     margin_box = CropBox.around(*track.crop_box.center, track.crop_box.side * margin)
