@@ -41,20 +41,26 @@ def face_patch(shared_data) -> np.ndarray:
     return cv2.resize(patch, (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_AREA)
 
 
-def write_video(path: Path, frames: list[np.ndarray]) -> Path:
+def write_video(path: Path, frames: list[np.ndarray], *, turns: int = 0) -> Path:
     """25 fps H.264 (crf 10) of (H, W, 3) uint8 RGB frames, like
-    ``ffmpeg -framerate 25 -i %03d.png -c:v libx264 -crf 10 path``."""
+    ``ffmpeg -framerate 25 -i %03d.png -c:v libx264 -crf 10 path``; with ``turns``, stored
+    turned clockwise by that many quarter turns with the display rotation that undoes it."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=25, options={"crf": "10"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.width, stream.height = (HEIGHT, WIDTH) if turns % 2 else (WIDTH, HEIGHT)
+        stream.pix_fmt = "yuv420p"
+        if turns:
+            stream.set_display_rotation(90 * turns)
         for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            stored = np.ascontiguousarray(np.rot90(image, -turns))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
         container.mux(stream.encode(None))
     return path
 
 
-def face_clip(path: Path, patch: np.ndarray, step: float) -> Path:
-    """The face pasted on a grey ramp, moving right by ``step`` pixels a frame (0: static)."""
+def face_clip(path: Path, patch: np.ndarray, step: float, *, turns: int = 0) -> Path:
+    """The face pasted on a grey ramp, moving right by ``step`` pixels a frame (0: static);
+    ``turns``: see :func:`write_video`."""
     background = np.repeat(np.linspace(60, 180, WIDTH, dtype=np.uint8)[None, :, None], HEIGHT, 0).repeat(3, 2)
     frames = []
     for i in range(FRAMES):
@@ -62,7 +68,7 @@ def face_clip(path: Path, patch: np.ndarray, step: float) -> Path:
         x, y = int(round(20 + step * i)), (HEIGHT - FACE_SIDE) // 2
         image[y:y + FACE_SIDE, x:x + FACE_SIDE] = patch
         frames.append(image)
-    return write_video(path, frames)
+    return write_video(path, frames, turns=turns)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +121,21 @@ def test_moving_face_is_kept_with_landmarks(moving_face, tmp_path):
         xs.append(points[:, 0].mean())
     assert np.allclose(np.diff(xs).mean(), 2.0, atol=0.5)
     assert 0.004 <= kept["motion"] <= 0.05
+
+
+def test_portrait_phone_clip_is_mined_upright(face_patch, tmp_path):
+    """Stored on its side with a 90-degree display rotation: the kept clip keeps the rotation,
+    its landmarks are in upright pixels and follow the face moving right."""
+    video = face_clip(tmp_path / "phone.mp4", face_patch, step=2.0, turns=1)
+    (entry,) = mine(video, tmp_path / "out")["inputs"]
+    assert entry["kept"], entry
+    clip = tmp_path / "out" / entry["kept"][0]["clip"]
+    with av.open(str(clip)) as container:
+        assert next(container.decode(video=0)).rotation == 90
+    landmarks = json.loads((tmp_path / "out" / (clip.stem + ".landmarks.json")).read_text())
+    assert (landmarks["width"], landmarks["height"], landmarks["rotation"]) == (WIDTH, HEIGHT, 90)
+    xs = [np.array(frame["tracks"][0]["points"])[:, 0].mean() for frame in landmarks["frames"]]
+    assert np.allclose(np.diff(xs).mean(), 2.0, atol=0.5)
 
 
 def test_static_face_is_rejected_as_too_static(static_face, tmp_path):
