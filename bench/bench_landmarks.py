@@ -38,11 +38,11 @@ from streamfilter.factory import ProcessorOptions, make_processor
 from streamfilter.faces.backend import make_backend
 from streamfilter.faces.crop import crop_face
 from streamfilter.faces.heatmaps import render_heatmaps
-from streamfilter.faces.paste import paste_faces, pasted_region
+from streamfilter.faces.paste import paste_faces, pasted_change
 from streamfilter.faces.processor import FaceProcessor
 from streamfilter.faces.tracker import FaceTracker, TrackerConfig
 from streamfilter.frames import FrameWindow
-from streamfilter.io.planes import rgb_to_frame, with_region
+from streamfilter.io.planes import rgb_to_frame, with_change
 from streamfilter.pipeline import Pipeline
 from streamfilter.processor import Processor
 from streamfilter.restorer import IdentityRestorer
@@ -189,8 +189,8 @@ def per_face_costs(frames, tracks) -> dict:
         return rgb_to_frame(paste_faces(frame, [box], crop[None], changed[None]), like=decoded, pix_fmt="yuv420p")
 
     def paste_into_planes():
-        region = pasted_region(frame, [box], crop[None], changed[None], align=2)
-        return with_region(decoded, region.x0, region.y0, region.pixels)
+        change = pasted_change(frame.shape[:2], [box], crop[None], changed[None], align=2)
+        return with_change(decoded, change.x0, change.y0, change.values)
 
     return {
         "crop_box_side_px": box.side,

@@ -44,29 +44,30 @@ def feather_mask(side: int, feather: float = DEFAULT_FEATHER) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PastedRegion:
-    """The part of a frame that paste-back changed: (h, w, 3) uint8 ``pixels`` at column
-    ``x0``, row ``y0``; everything outside it is the frame as it was."""
+class PastedChange:
+    """What paste-back adds to a frame: the (h, w, 3) float32 RGB ``values`` (8-bit levels) of
+    the region at column ``x0``, row ``y0``; zero outside it."""
 
     x0: int
     y0: int
-    pixels: np.ndarray
+    values: np.ndarray
 
     def onto(self, frame: np.ndarray) -> np.ndarray:
-        """A copy of the (H, W, 3) ``frame`` with this region written into it."""
-        h, w = self.pixels.shape[:2]
+        """A copy of the (H, W, 3) uint8 ``frame`` with the change added (rounded, clipped)."""
+        h, w = self.values.shape[:2]
         out = frame.copy()
-        out[self.y0:self.y0 + h, self.x0:self.x0 + w] = self.pixels
+        region = out[self.y0:self.y0 + h, self.x0:self.x0 + w]
+        region[:] = np.clip(np.rint(region + self.values), 0, 255).astype(np.uint8)
         return out
 
-    def stored(self, turns: int, width: int, height: int) -> PastedRegion:
-        """This region of an upright frame, placed in the stored ``width`` x ``height`` frame
+    def stored(self, turns: int, width: int, height: int) -> PastedChange:
+        """This change of an upright frame, placed in the stored ``width`` x ``height`` frame
         that ``turns`` counter-clockwise quarter turns made upright (itself for 0 turns)."""
         if turns == 0:
             return self
-        h, w = self.pixels.shape[:2]
+        h, w = self.values.shape[:2]
         x0, y0, _, _ = stored_rect(self.x0, self.y0, w, h, turns, width, height)
-        return PastedRegion(x0, y0, turn_back(self.pixels, turns))
+        return PastedChange(x0, y0, turn_back(self.values, turns))
 
 
 def _span(lo: int, hi: int, limit: int, align: int) -> tuple[int, int]:
@@ -75,18 +76,18 @@ def _span(lo: int, hi: int, limit: int, align: int) -> tuple[int, int]:
     return lo - lo % align, min(-(-hi // align) * align, limit)
 
 
-def pasted_region(
-    frame: np.ndarray,
+def pasted_change(
+    size: tuple[int, int],
     boxes: Sequence[CropBox],
     crops: np.ndarray,
     restored: np.ndarray,
     *,
     feather: float = DEFAULT_FEATHER,
     align: int = 1,
-) -> PastedRegion | None:
-    """The pasted pixels of the boxes' bounding region, or None where no restorer changed anything.
+) -> PastedChange | None:
+    """The change paste-back makes to a frame of ``size`` (height, width) over the boxes'
+    bounding region, or None where no restorer changed anything.
 
-    frame:    (H, W, 3) uint8
     boxes:    N crop boxes the crops were cut with
     crops:    (N, S, S, 3) uint8, what the restorer received (the centre crops)
     restored: (N, S, S, 3) uint8, what it returned
@@ -95,7 +96,7 @@ def pasted_region(
     """
     if crops.shape != restored.shape or crops.ndim != 4 or len(boxes) != crops.shape[0]:
         raise ValueError(f"need N boxes and (N, S, S, 3) crops/restored, got {len(boxes)}, {crops.shape}, {restored.shape}")
-    height, width = frame.shape[:2]
+    height, width = size
     if not boxes:
         return None
     x_lo, x_hi = _span(min(b.x0 for b in boxes), max(b.x0 + b.side for b in boxes), width, align)
@@ -122,8 +123,7 @@ def pasted_region(
         weight[dst] += m
     if not weight.any():
         return None
-    region = frame[y_lo:y_hi, x_lo:x_hi].astype(np.float32) + change / np.maximum(weight, 1.0)
-    return PastedRegion(x_lo, y_lo, np.clip(np.rint(region), 0, 255).astype(np.uint8))
+    return PastedChange(x_lo, y_lo, change / np.maximum(weight, 1.0))
 
 
 def paste_faces(
@@ -135,6 +135,6 @@ def paste_faces(
     feather: float = DEFAULT_FEATHER,
 ) -> np.ndarray:
     """``frame`` (H, W, 3) uint8 with the restored crops blended in, as a new array (arguments
-    as ``pasted_region``)."""
-    region = pasted_region(frame, boxes, crops, restored, feather=feather)
-    return frame.copy() if region is None else region.onto(frame)
+    as ``pasted_change``)."""
+    change = pasted_change(frame.shape[:2], boxes, crops, restored, feather=feather)
+    return frame.copy() if change is None else change.onto(frame)

@@ -22,9 +22,10 @@ rather than fall behind).
 Crops and heatmaps are cached on their slot under their key ``(frame index, track id, crop
 box, index of the frame the points come from)``, so the 2r+1 windows sharing a frame cut it
 once while the crop box stays put. All faces of a frame go to the restorer in one call; its
-centre crops are pasted back (:func:`.paste.pasted_region`): into a copy of the decoded frame,
-in its own 4:2:0 planes, so that only the faces' region is converted from RGB and the rest of
-the frame keeps its decoded samples (other pixel formats: the whole frame as RGB). A frame
+centre crops are pasted back as a change (:func:`.paste.pasted_change`), added to a copy of
+the decoded frame in its own planar YUV samples (:func:`..io.planes.with_change`), so that
+every sample the change does not touch stays as decoded (other pixel formats: the whole frame
+as RGB). A frame
 whose faces the restorer left unchanged is the decoded frame itself.
 """
 
@@ -38,13 +39,13 @@ import numpy as np
 
 from ..errors import UsageError
 from ..frames import FrameSlot, FrameWindow
-from ..io.planes import with_region, writes_regions
+from ..io.planes import region_align, with_change, writes_regions
 from ..restorer import FaceWindow, Restorer
 from .backend import LandmarkBackend
 from .crop import crop_face
 from .gate import LATE, RESTORED, BlurGate
 from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
-from .paste import DEFAULT_FEATHER, pasted_region
+from .paste import DEFAULT_FEATHER, pasted_change
 from .tracker import FaceTracker, TrackerConfig
 from .types import CropBox, FaceTrack
 
@@ -126,14 +127,15 @@ class FaceProcessor:
         self.restore_seconds += RESTORE_TIME_WEIGHT * (time.perf_counter() - started - self.restore_seconds)
         boxes = [track.crop_box for track in tracks]
         in_planes = writes_regions(centre.frame)
-        region = pasted_region(centre.upright(), boxes, np.stack([fw.center for fw in face_windows]), restored,
-                               feather=self.feather, align=2 if in_planes else 1)
-        if region is None:
+        upright = centre.upright()
+        change = pasted_change(upright.shape[:2], boxes, np.stack([fw.center for fw in face_windows]), restored,
+                               feather=self.feather, align=region_align(centre.frame) if in_planes else 1)
+        if change is None:
             return centre.frame
-        region = region.stored(centre.turns, centre.width, centre.height)
+        change = change.stored(centre.turns, centre.width, centre.height)
         if in_planes:
-            return with_region(centre.frame, region.x0, region.y0, region.pixels)
-        return region.onto(centre.rgb())
+            return with_change(centre.frame, change.x0, change.y0, change.values)
+        return change.onto(centre.rgb())
 
     def _centre_crop(self, centre: FrameSlot, track: FaceTrack) -> np.ndarray:
         """(S, S, 3) crop of ``track`` in its own frame (the cut its windows reuse)."""

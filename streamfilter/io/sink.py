@@ -1,7 +1,7 @@
 """The sink: encodes output frames and muxes them with the audio, on its own thread.
 
 A processor result that is an ``av.VideoFrame`` (the decoded frame itself, or a copy with
-only the faces rewritten, see ``planes.with_region``) is encoded as is, reformatted only when
+only the faces changed, see ``planes.with_change``) is encoded as is, reformatted only when
 the encoder needs another pixel format (``--model none`` is bit-exact up to the encoder). An
 (H, W, 3) uint8 RGB array is converted back to the encoder's pixel format with the input's
 colour matrix and range (BT.601/BT.709/..., limited/full). The output video stream takes the input's time base, pts,
