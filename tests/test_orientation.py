@@ -13,11 +13,11 @@ from streamfilter.cli import load_command, run
 from streamfilter.faces.processor import FaceProcessor
 from streamfilter.faces.tracker import iou
 from streamfilter.frames import FrameSlot, FrameWindow
-from streamfilter.orientation import quarter_turns, stored_rect, turn_back, turn_upright
+from streamfilter.orientation import quarter_turns, stored_rect, turn_back, turn_upright, upright_rgb
 from test_faces_processor import RecordingRestorer, analysed
 from test_faces_tracker import ScriptedBackend
 
-from media import write_pictures
+from media import make_clip, write_pictures
 
 
 @pytest.mark.parametrize("turns", [0, 1, 2, 3])
@@ -91,3 +91,18 @@ def test_phone_video_faces_are_found_as_upright(shared_data, tmp_path):
     with av.open(str(tmp_path / "out.mp4")) as container:
         first = next(container.decode(video=0))
     assert first.rotation == 90 and (first.width, first.height) == (pictures[0].shape[0], pictures[0].shape[1])
+
+
+def test_compare_of_a_portrait_video_stands_side_by_side_as_displayed(tmp_path):
+    source, target = tmp_path / "phone.mp4", tmp_path / "compare.mp4"
+    make_clip(source, frames=6, width=64, height=48, audio=None, rotation=90)
+    args = [str(source), str(target), "--model", "none", "--compare", "-q"]
+    assert run(load_command("stream"), args, prog_name="facedeblur-stream") == 0
+    with av.open(str(source)) as container:
+        shown = upright_rgb(next(container.decode(video=0)))
+    with av.open(str(target)) as container:
+        first = next(container.decode(video=0))
+    assert first.rotation == 90 and (first.width, first.height) == (64, 96)
+    both = upright_rgb(first).astype(np.int16)
+    assert both.shape == (64, 96, 3)
+    assert np.abs(both[:, :48] - shown).mean() < 3 and np.abs(both[:, 48:] - shown).mean() < 3

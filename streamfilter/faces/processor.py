@@ -12,7 +12,7 @@ track's points in each frame. Where the track is absent from a neighbour frame (
 or ended inside the window), that frame's heatmaps use the points of the nearest window frame
 that has the track (ties go to the earlier frame); the crop is always the frame's own pixels.
 Tracking, crops and paste-back work on the frame turned upright (a phone's portrait video is
-stored on its side; see :mod:`..orientation`), and the pasted region is turned back into the
+stored on its side; see :mod:`..orientation`), and the pasted change is turned back into the
 stored frame.
 With a ``BlurGate``, only the faces whose centre crop it finds blurred go to the restorer; the
 others keep their decoded pixels. Each face's path is recorded in the centre slot's
@@ -25,8 +25,7 @@ once while the crop box stays put. All faces of a frame go to the restorer in on
 centre crops are pasted back as a change (:func:`.paste.pasted_change`), added to a copy of
 the decoded frame in its own planar YUV samples (:func:`..io.planes.with_change`), so that
 every sample the change does not touch stays as decoded (other pixel formats: the whole frame
-as RGB). A frame
-whose faces the restorer left unchanged is the decoded frame itself.
+as RGB). A frame whose faces the restorer left unchanged is the decoded frame itself.
 """
 
 from __future__ import annotations
