@@ -148,11 +148,15 @@ def test_eval_model_none_gains_exactly_nothing(face_clip, tmp_path, capsys):
     blurred_frames = [p for p, k in zip(face_psnr, kinds) if k != "sharp"]
     assert blurred_frames and max(blurred_frames) < PSNR_CEILING
     assert results["mean"]["none"] == results["mean"]["blurred"]
+    groups = results["gain_by_input"]
+    assert sum(g["frames"] for g in groups) == 12
+    assert all(g["gain"]["none"] == 0.0 for g in groups if g["frames"]) and all(g["gain"]["none"] is None for g in groups if not g["frames"])
+    assert groups[-1]["input"] == ">= 40 dB" and groups[-1]["frames"] == sum(p >= 40 for p in face_psnr)
     assert face["pipeline"]["none"]["frames_out"] == 12
     strip = cv2.imread(str(out / face["strip"]))
     assert strip.shape == (LABEL_BAND + 3 * CROP_HEIGHT, 3 * CROP_HEIGHT, 3)
     report = (out / "report.md").read_text()
-    assert "| none |" in report and "Skipped: no face found" in report
+    assert "| none |" in report and "Skipped: no face found" in report and "| >= 40 dB |" in report
     assert "| none |" in capsys.readouterr().out
 
 

@@ -41,6 +41,46 @@ def overall_means(results: list[ClipResult], models: tuple[str, ...]) -> dict[st
     return table
 
 
+INPUT_BINS = (30.0, 35.0, 40.0)
+"""Edges (dB) of the blurred input's face PSNR for the gain-by-input table."""
+
+
+def bin_label(index: int) -> str:
+    edges = (None, *INPUT_BINS, None)
+    lo, hi = edges[index], edges[index + 1]
+    return f"< {hi:g} dB" if lo is None else (f">= {lo:g} dB" if hi is None else f"{lo:g}-{hi:g} dB")
+
+
+def gain_by_input(results: list[ClipResult], models: tuple[str, ...]) -> list[dict]:
+    """Per-frame face PSNR gains pooled over the scored clips, grouped by the blurred input's
+    face PSNR (:data:`INPUT_BINS`): per group the frame count and each model's mean gain
+    (how a model does on heavily blurred faces and on nearly sharp ones)."""
+    groups: list[dict] = [{"input": bin_label(i), "frames": 0, "gain": {m: [] for m in models}} for i in range(len(INPUT_BINS) + 1)]
+    for result in results:
+        if result.skipped is not None:
+            continue
+        for frame, blurred in enumerate(result.blurred.face_psnr):
+            if blurred is None:
+                continue
+            group = groups[int(np.searchsorted(INPUT_BINS, blurred, side="right"))]
+            group["frames"] += 1
+            for model in models:
+                group["gain"][model].append(result.models[model].face_psnr[frame] - blurred)
+    for group in groups:
+        group["gain"] = {m: (float(np.mean(g)) if g else None) for m, g in group["gain"].items()}
+    return groups
+
+
+def gain_table(results: list[ClipResult], models: tuple[str, ...]) -> str:
+    """Markdown table of :func:`gain_by_input`."""
+    lines = ["| blurred face PSNR | frames | " + " | ".join(f"{m} gain (dB)" for m in models) + " |",
+             "|---|---:|" + "---:|" * len(models)]
+    for group in gain_by_input(results, models):
+        gains = " | ".join("n/a" if g is None else f"{g:+.2f}" for g in group["gain"].values())
+        lines.append(f"| {group['input']} | {group['frames']} | {gains} |")
+    return "\n".join(lines)
+
+
 def clip_json(result: ClipResult) -> dict:
     entry = {"name": result.name, "frames": result.frames, "width": result.size[0], "height": result.size[1],
              "face_frames": result.face_frames, "no_face_frames": result.frames - result.face_frames,
@@ -63,6 +103,7 @@ def results_json(results: list[ClipResult], options: EvalOptions, *, data: Path)
         "face_box_margin": BOX_MARGIN,
         "psnr_ceiling_db": PSNR_CEILING,
         "mean": overall_means(results, options.models),
+        "gain_by_input": gain_by_input(results, options.models),
         "clips": [clip_json(r) for r in results],
     }
 
@@ -118,6 +159,10 @@ def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> 
         f"## Mean over {len(scored)} clips",
         "",
         mean_table(results, options.models),
+        "",
+        "Gain by the blurred input's face PSNR (frames of all clips pooled):",
+        "",
+        gain_table(results, options.models),
     ]
     for result in results:
         lines += ["", f"## {result.name}", ""]
