@@ -15,6 +15,8 @@ from streamfilter.cli import load_command, run
 from streamfilter.evaluation.blur_clip import EVAL_DEGRADE, blur_clip, clip_rng, neighbours
 from streamfilter.evaluation.clip_io import Clip, decode_rgb, read_clip, write_lossless
 from streamfilter.evaluation.metrics import PSNR_CEILING, SSIM_C1, SSIM_WINDOW, psnr, ssim
+from streamfilter.evaluation.report import face_paths_line
+from streamfilter.evaluation.runner import ClipResult
 from streamfilter.evaluation.strip import CROP_HEIGHT, LABEL_BAND
 from tests.media import make_clip
 
@@ -203,3 +205,14 @@ def test_eval_refuses_non_empty_out_without_overwrite(bars_folder, tmp_path, cap
 def test_eval_without_any_face_fails_clearly(bars_folder, tmp_path, capsys):
     assert run(load_command("eval"), ["--data", str(bars_folder), "--model", "none", "--out", str(tmp_path / "o"), "-q"]) == 1
     assert "no face" in capsys.readouterr().err
+
+
+def test_face_paths_name_each_model_as_given():
+    """Two checkpoints with the same file name stay apart in the per-clip face-path line."""
+    result = ClipResult(name="clip.mp4", frames=3, size=(64, 48), pipeline={
+        "runs/a/model.safetensors": {"face_paths": {"restored": 1, "sharp": 2}},
+        "runs/b/model.safetensors": {"face_paths": {"sharp": 3}},
+        "none": {},
+    })
+    line = face_paths_line(result)
+    assert "runs/a/model.safetensors: 1 restored" in line and "runs/b/model.safetensors: " in line and "none" not in line

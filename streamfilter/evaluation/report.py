@@ -132,13 +132,14 @@ def mean_table(results: list[ClipResult], models: tuple[str, ...]) -> str:
 
 
 def face_paths_line(result: ClipResult) -> str:
-    """What each model's face path did with the clip's faces, e.g. "model.safetensors: 120
-    restored, 180 sharp", from the pipeline stats; empty when no model has a face path."""
+    """What each model's face path did with the clip's faces, e.g. "finenet-lite: 120
+    restored, 180 sharp", from the pipeline stats (models named as in the tables); empty when
+    no model has a face path."""
     parts = []
     for model, stats in result.pipeline.items():
         paths = stats.get("face_paths") or {}
         if paths:
-            parts.append(f"{Path(model).name}: {paths_text(paths)}")
+            parts.append(f"{model}: {paths_text(paths)}")
     return ("Faces per path: " + "; ".join(parts) + ".") if parts else ""
 
 
