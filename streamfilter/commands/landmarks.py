@@ -4,8 +4,8 @@ Writes, per frame, the face tracks (id, box, score, crop box, 68 points as ``[[x
 in input pixels) as JSON, and optionally a drawing of points and boxes (a video for videos, a
 PNG/JPEG for a single image). Pixels are those of the frame as displayed: an input with a
 display rotation (portrait phone video) is turned upright first, and the header's
-``rotation`` says by how many degrees (counter-clockwise). The JSON is streamed frame by frame, so long videos do not
-accumulate in memory.
+``rotation`` says by how many degrees (counter-clockwise). The JSON is streamed frame by
+frame, so long videos do not accumulate in memory.
 """
 
 from __future__ import annotations

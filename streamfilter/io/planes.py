@@ -61,7 +61,7 @@ def writes_regions(frame: av.VideoFrame) -> bool:
     fmt = frame.format
     if fmt.is_rgb or fmt.is_big_endian or fmt.is_bayer or fmt.has_palette or not fmt.is_planar:
         return False
-    if len(fmt.components) != 3 or len(frame.planes) != 3 or not fmt.name.startswith(("yuv", "yuvj")):
+    if len(fmt.components) != 3 or len(frame.planes) != 3 or not fmt.name.startswith("yuv"):
         return False
     align = region_align(frame)
     return frame.width % align == 0 and frame.height % align == 0
