@@ -5,7 +5,9 @@
 Measures, on a 1280x720 face clip (default ``../shared/data/clips/train/liveportrait_s18.mp4``):
 - landmark stage throughput per backend (tracker.update per frame, frames/s; fan only when its
   weights are in the torch hub cache, otherwise the FAN-4 forward time with random weights);
-- whether dlib's detector and shape predictor and the numba heatmap kernel release the GIL
+- whether dlib's detector, dlib's shape predictor, the project's evaluation of the same
+  predictor (``shape_cascade``, also timed per face against dlib's) and the numba heatmap
+  kernel release the GIL
   (the same work in two threads vs one: speed-up > 1 means they run in parallel; and the share
   of its normal progress a spinning Python thread keeps while the work runs);
 - per-face costs of crop, heatmaps and paste-back;
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from streamfilter.errors import WeightsMissingError
@@ -160,21 +163,29 @@ def fan_forward_random(frame: np.ndarray, tracks: list) -> dict:
 def gil_measurements(frames) -> dict:
     import dlib
 
-    from streamfilter.faces.dlib_backend import DlibBackend
+    from streamfilter.faces.dlib_backend import DlibBackend, predictor_path
 
     backend = DlibBackend()
     detection = backend.detect(frames[0])[0]
     detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(predictor_path()))
     frame = np.ascontiguousarray(frames[0])
-    rect = dlib.rectangle(*(int(v) for v in detection.box))
+    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    x0, y0, x1, y1 = (int(round(float(v))) for v in detection.box)
+    rect = dlib.rectangle(x0, y0, x1 - 1, y1 - 1)
     points = np.random.default_rng(0).uniform(4, 60, size=(8, 68, 2)).astype(np.float32)
     render_heatmaps(points, 64)
     work = {
-        "dlib_detector_720p": (lambda n: [detector.run(frame, 0, 0.0) for _ in range(n)], 4),
-        "dlib_shape_predictor": (lambda n: [backend._predictor(frame, rect) for _ in range(n)], 200),
+        "dlib_detector_720p_luma": (lambda n: [detector.run(luma, 0, 0.0) for _ in range(n)], 4),
+        "dlib_shape_predictor": (lambda n: [predictor(frame, rect) for _ in range(n)], 200),
+        "shape_cascade": (lambda n: [backend.fit(frame, [detection.box]) for _ in range(n)], 200),
         "numba_heatmaps_8x68x64x64": (lambda n: [render_heatmaps(points, 64) for _ in range(n)], 100),
     }
-    return {name: {**thread_speedup(fn, n), "gil_free_share": gil_free_share(fn, n)} for name, (fn, n) in work.items()}
+    result = {name: {**thread_speedup(fn, n), "gil_free_share": gil_free_share(fn, n)} for name, (fn, n) in work.items()}
+    for name in ("dlib_shape_predictor", "shape_cascade"):
+        fn, _ = work[name]
+        result[name]["ms_per_face"] = round(1e3 * best_of(3, lambda: fn(50)) / 50, 3)
+    return result
 
 
 def per_face_costs(frames, tracks) -> dict:

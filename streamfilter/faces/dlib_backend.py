@@ -5,12 +5,12 @@ importing that package (its ``__init__`` imports ``pkg_resources``, gone from ne
 The predictor was trained on iBUG 300-W, whose licence excludes commercial use.
 
 GIL (bench/bench_landmarks.py on the 2-core box, 1280x720 frame, machine otherwise idle):
-the detector releases the GIL (the same work in two threads runs 1.99x faster than in one; a
-spinning Python thread keeps 100% of its progress meanwhile), the shape predictor (about 1.5 ms
-a face) holds it (0.91x; the spinner keeps 30%). Detection dominates the cost, so the face
-stage runs in the pipeline's analysis thread beside inference and encoding; a process pool
-would add a frame copy between processes (2.7 MB at 720p) for the small predictor share, and
-tracking is sequential anyway.
+the detector releases the GIL (the same work in two threads runs 1.74x faster than in one; a
+spinning Python thread keeps 100% of its progress meanwhile); dlib's own shape predictor held
+it for about 60 % of its time, so the points are fitted by :mod:`.shape_cascade` instead,
+which reads the same file and releases the GIL. The face stage runs in the pipeline's
+analysis thread beside inference and encoding; a process pool would add a frame copy between
+processes (2.7 MB at 720p), and tracking is sequential anyway.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import UsageError, WeightsMissingError
 from .backend import Detection, Fit
+from .shape_cascade import read_cascade
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DETECTOR_WINDOW = 80
@@ -99,30 +100,22 @@ class DlibDetector:
 
 
 class DlibBackend:
-    """``dlib`` landmarks: :class:`DlibDetector` plus the shape predictor at full resolution."""
+    """``dlib`` landmarks: :class:`DlibDetector` plus the 68-point shape predictor at full
+    resolution, evaluated by :mod:`.shape_cascade` (dlib's points, unrounded, GIL released)."""
 
     name = "dlib"
     lost_score = None
 
     def __init__(self, *, min_face_size: int = 40):
-        import dlib
-
-        self._dlib = dlib
         self._detector = DlibDetector(min_face_size=min_face_size)
-        self._predictor = dlib.shape_predictor(str(predictor_path()))
+        self._cascade = read_cascade(predictor_path())
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         return self._detector.detect(rgb)
 
     def fit(self, rgb: np.ndarray, boxes: Sequence[np.ndarray]) -> list[Fit]:
         image = np.ascontiguousarray(rgb)
-        fits = []
-        for box in boxes:
-            x0, y0, x1, y1 = (int(round(float(v))) for v in box)
-            shape = self._predictor(image, self._dlib.rectangle(x0, y0, x1 - 1, y1 - 1))
-            points = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
-            fits.append(Fit(points, None))
-        return fits
+        return [Fit(self._cascade.fit(image, box), None) for box in boxes]
 
     def close(self) -> None:
         return None

@@ -29,7 +29,7 @@ from ..faces.tracker import FaceTracker, TrackerConfig
 from ..faces.types import CropBox
 from ..orientation import upright_rgb
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
