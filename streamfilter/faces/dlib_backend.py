@@ -5,10 +5,10 @@ importing that package (its ``__init__`` imports ``pkg_resources``, gone from ne
 The predictor was trained on iBUG 300-W, whose licence excludes commercial use.
 
 GIL (bench/bench_landmarks.py on the 2-core box, 1280x720 frame, machine otherwise idle):
-the detector releases the GIL (the same work in two threads runs 1.74x faster than in one; a
-spinning Python thread keeps 100% of its progress meanwhile); dlib's own shape predictor held
-it for about 60 % of its time, so the points are fitted by :mod:`.shape_cascade` instead,
-which reads the same file and releases the GIL. The face stage runs in the pipeline's
+the detector releases the GIL (the same work in two threads runs 1.35-1.47x faster than in
+one; a spinning Python thread keeps 93-100 % of its progress meanwhile); dlib's own shape
+predictor holds it (0.56-0.76x; the spinner keeps 38-39 %), so the points are fitted by
+:mod:`.shape_cascade` instead, which reads the same file and releases the GIL (2.3-3.0x). The face stage runs in the pipeline's
 analysis thread beside inference and encoding; a process pool would add a frame copy between
 processes (2.7 MB at 720p), and tracking is sequential anyway.
 """

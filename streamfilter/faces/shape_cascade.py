@@ -13,8 +13,8 @@ reproduces dlib's arithmetic (pixel intensity ``(r + g + b) // 3``, float32 shap
 transform, pixel positions rounded half up, pixels outside the frame read as 0): on 40 frames of
 a 720p training clip its points, rounded, equal dlib's exactly. Unlike dlib it returns the
 points unrounded (sub-pixel), releases the GIL (dlib holds it for about 60 % of its time, so
-the face stage stalled the pipeline's other Python threads) and takes 1.1 ms a face against
-dlib's 2.5 ms on the 2-core development machine.
+the face stage stalled the pipeline's other Python threads) and takes 1.3-1.8 ms a face
+against dlib's 1.9-2.9 ms on the 2-core development machine (bench/bench_landmarks.py).
 """
 
 from __future__ import annotations
