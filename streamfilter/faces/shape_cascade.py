@@ -122,29 +122,29 @@ def _parse(buf):
 
 
 @numba.njit(nogil=True, cache=True)
+def _centroid(shape):
+    """Mean x and y of an interleaved (2P,) shape."""
+    points = shape.shape[0] // 2
+    x = 0.0
+    y = 0.0
+    for p in range(points):
+        x += shape[2 * p]
+        y += shape[2 * p + 1]
+    return x / points, y / points
+
+
+@numba.njit(nogil=True, cache=True)
 def _fit(rgb, left, top, right, bottom, mean, splits, thresholds, leaves, anchors, offsets):
     points = mean.shape[0] // 2
     shape = mean.copy()
     height, width = rgb.shape[0], rgb.shape[1]
     levels, trees, nodes = thresholds.shape
     values = np.empty(anchors.shape[1], np.float32)
-    mx = 0.0
-    my = 0.0
-    for p in range(points):
-        mx += mean[2 * p]
-        my += mean[2 * p + 1]
-    mx /= points
-    my /= points
+    mx, my = _centroid(mean)
     sx = float(right - left)
     sy = float(bottom - top)
     for level in range(levels):
-        cx = 0.0
-        cy = 0.0
-        for p in range(points):
-            cx += shape[2 * p]
-            cy += shape[2 * p + 1]
-        cx /= points
-        cy /= points
+        cx, cy = _centroid(shape)
         dot = 0.0
         cross = 0.0
         norm = 0.0
