@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from media import make_clip
+from media import make_clip, write_pictures
 from streamfilter.cli import facedeblur, run
 from streamfilter.faces.backend import make_backend
 from streamfilter.faces.types import CropBox, FaceTrack
@@ -45,16 +45,7 @@ def write_video(path: Path, frames: list[np.ndarray], *, turns: int = 0) -> Path
     """25 fps H.264 (crf 10) of (H, W, 3) uint8 RGB frames, like
     ``ffmpeg -framerate 25 -i %03d.png -c:v libx264 -crf 10 path``; with ``turns``, stored
     turned clockwise by that many quarter turns with the display rotation that undoes it."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25, options={"crf": "10"})
-        stream.width, stream.height = (HEIGHT, WIDTH) if turns % 2 else (WIDTH, HEIGHT)
-        stream.pix_fmt = "yuv420p"
-        if turns:
-            stream.set_display_rotation(90 * turns)
-        for image in frames:
-            stored = np.ascontiguousarray(np.rot90(image, -turns))
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
-        container.mux(stream.encode(None))
+    write_pictures(path, [np.rot90(image, -turns) for image in frames], rotation=90 * turns)
     return path
 
 
