@@ -2,8 +2,8 @@
 
 ``analyze(slot)`` runs the face tracker on the slot's frame and stores the tracks in
 ``slot.faces``; it runs in the pipeline's analysis thread, concurrently with ``process`` on
-earlier windows (the dlib detector and the numba heatmap kernel release the GIL; see
-:mod:`.dlib_backend`). ``late=True`` reuses the previous frame's tracks without running a
+earlier windows (the dlib detector, the landmark cascade and the numba heatmap kernel
+release the GIL; see :mod:`.dlib_backend`). ``late=True`` reuses the previous frame's tracks without running a
 model.
 
 ``process(window)`` builds, for every track of the centre frame, a ``FaceWindow``: the crops
