@@ -24,12 +24,16 @@ class FaceWindow:
     """One face across a window of T = 2 r + 1 frames, all cut with the same crop box.
 
     crops:    (T, S, S, 3) uint8 RGB, S = the restorer's ``crop_size``
-    heatmaps: (T, 68, H, H) float32 in [0, 1], H = the restorer's ``heatmap_size``
+    heatmaps: T maps (68, H, H) float32 in [0, 1], H = the restorer's ``heatmap_size``: a
+              (T, 68, H, H) array or any sequence of T arrays; the face processor's renders
+              a frame's maps when first indexed, since a restorer that caches per-frame work
+              needs them only for frames it has not seen (about one per window) and the
+              identity none at all (see :func:`checked_heatmap`)
     keys:     T hashable per-frame cache keys (see module docstring)
     """
 
     crops: np.ndarray
-    heatmaps: np.ndarray
+    heatmaps: Sequence[np.ndarray]
     keys: tuple[Hashable, ...]
 
     def __post_init__(self) -> None:
@@ -38,13 +42,21 @@ class FaceWindow:
             raise ValueError(f"crops must be ({t}, S, S, 3) uint8, got {self.crops.shape} {self.crops.dtype}")
         if self.crops.shape[1] != self.crops.shape[2]:
             raise ValueError(f"crops must be square, got {self.crops.shape[1]}x{self.crops.shape[2]}")
-        if self.heatmaps.ndim != 4 or self.heatmaps.shape[:2] != (t, 68) or self.heatmaps.dtype != np.float32:
-            raise ValueError(f"heatmaps must be ({t}, 68, H, H) float32, got {self.heatmaps.shape} {self.heatmaps.dtype}")
+        if len(self.heatmaps) != t:
+            raise ValueError(f"heatmaps must hold {t} frames' maps, got {len(self.heatmaps)}")
 
     @property
     def center(self) -> np.ndarray:
         """(S, S, 3) uint8 crop of the output frame."""
         return self.crops[len(self.keys) // 2]
+
+
+def checked_heatmap(face: FaceWindow, index: int, size: int) -> np.ndarray:
+    """Frame ``index``'s (68, size, size) float32 maps of ``face``; ValueError if they are not."""
+    maps = face.heatmaps[index]
+    if maps.shape != (68, size, size) or maps.dtype != np.float32:
+        raise ValueError(f"heatmaps must be (68, {size}, {size}) float32, got {maps.shape} {maps.dtype}")
+    return maps
 
 
 @runtime_checkable

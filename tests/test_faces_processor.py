@@ -13,6 +13,7 @@ import pytest
 
 from streamfilter.cli import load_command, run
 from streamfilter.faces.backend import make_backend
+from streamfilter.faces.heatmaps import render_heatmaps, rescale_points
 from streamfilter.faces.processor import FaceProcessor
 from streamfilter.faces.tracker import TrackerConfig
 from streamfilter.frames import FrameSlot, FrameWindow
@@ -70,7 +71,7 @@ def test_face_windows_shapes_keys_and_batching():
     assert all(o is w.center.frame for o, w in zip(outputs, all_windows)), "unchanged faces: the decoded frame"
     assert [len(batch) for batch in restorer.batches] == [2] * 6, "all faces of a frame in one call"
     face = restorer.batches[2][0]
-    assert face.crops.shape == (5, 32, 32, 3) and face.heatmaps.shape == (5, 68, 16, 16)
+    assert face.crops.shape == (5, 32, 32, 3) and np.stack(face.heatmaps).shape == (5, 68, 16, 16)
     assert len(set(face.keys)) == 5
     next_face = restorer.batches[3][0]
     assert face.keys[1:] == next_face.keys[:4], "a still face keeps its box: per-frame keys repeat across windows"
@@ -89,6 +90,28 @@ def test_missing_neighbour_uses_nearest_frame_points():
     np.testing.assert_array_equal(window.heatmaps[1], window.heatmaps[2])
     assert window.keys[0][3] == window.keys[1][3] == 2, "keys name the frame the points came from"
     assert not np.array_equal(window.crops[0], window.crops[2]), "crops are each frame's own pixels"
+
+
+def cuts_with_heatmaps(slots) -> int:
+    return sum(cut._heatmap is not None for slot in slots for cut in slot.cache.values())
+
+
+def test_heatmaps_are_rendered_when_a_restorer_reads_them():
+    backend = ScriptedBackend()
+    restorer = RecordingRestorer(crop_size=32, heatmap_size=16, radius=2)
+    processor = FaceProcessor(restorer, backend=backend, tracker=TrackerConfig(detect_every=1))
+    slots = analysed(processor, backend, synthetic_slots(5), [[[40, 20, 100, 80]]] * 5)
+    processor.process(windows(slots, 2)[2])
+    assert cuts_with_heatmaps(slots) == 0, "the identity reads no heatmaps, so none are rendered"
+    (window,) = restorer.batches[0]
+    maps = window.heatmaps[3]
+    assert cuts_with_heatmaps(slots) == 1, "reading one frame's maps renders that frame's only"
+    track = slots[3].faces[0]
+    box = track.crop_box
+    expected = render_heatmaps(rescale_points(box.to_crop(track.points, 32), 32, 16), 16, sigma=processor.sigma)
+    np.testing.assert_array_equal(maps, expected)
+    assert window.heatmaps[3] is maps, "rendered once, then kept with the crop"
+    assert [m.shape for m in window.heatmaps[1:3]] == [(68, 16, 16)] * 2
 
 
 def test_no_face_returns_decoded_frame_object():

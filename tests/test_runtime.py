@@ -145,6 +145,11 @@ def test_wrong_window_shape_is_refused(checkpoint):
     window = sliding_windows(small_config(crop_size=64), frames=5, faces=1)[2][0]
     with pytest.raises(ModelError, match="needs 32px crops, got 64px"):
         restorer.restore([window])
+    window = sliding_windows(small_config(heatmap_size=32), frames=5, faces=1)[2][0]
+    with pytest.raises(ModelError, match=r"heatmaps must be \(68, 16, 16\) float32, got \(68, 32, 32\)"):
+        restorer.restore([window])
+    with pytest.raises(ValueError, match="heatmaps must hold 5 frames' maps, got 4"):
+        FaceWindow(window.crops, window.heatmaps[:4], window.keys)
 
 
 def test_feature_cache_is_a_bounded_lru():

@@ -19,9 +19,11 @@ others keep their decoded pixels. Each face's path is recorded in the centre slo
 ``face_paths``: ``gate.RESTORED``, ``gate.SHARP``, or ``gate.LATE`` (a live frame whose
 deadline the restorer would miss, judged by its recent call times, keeps its faces unrestored
 rather than fall behind).
-Crops and heatmaps are cached on their slot under their key ``(frame index, track id, crop
-box, index of the frame the points come from)``, so the 2r+1 windows sharing a frame cut it
-once while the crop box stays put. All faces of a frame go to the restorer in one call; its
+Crops are cached on their slot under their key ``(frame index, track id, crop box, index of
+the frame the points come from)``, so the 2r+1 windows sharing a frame cut it once while the
+crop box stays put; a frame's heatmaps are rendered (and kept with its crop) only when the
+restorer first reads them: a caching restorer reads about one frame's per window, the blur
+gate and the identity none. All faces of a frame go to the restorer in one call; its
 centre crops are pasted back as a change (:func:`.paste.pasted_change`), added to a copy of
 the decoded frame in its own planar YUV samples (:func:`..io.planes.with_change`), so that
 every sample the change does not touch stays as decoded (other pixel formats: the whole frame
@@ -31,7 +33,7 @@ as RGB). A frame whose faces the restorer left unchanged is the decoded frame it
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 import av
 import numpy as np
@@ -138,29 +140,27 @@ class FaceProcessor:
 
     def _centre_crop(self, centre: FrameSlot, track: FaceTrack) -> np.ndarray:
         """(S, S, 3) crop of ``track`` in its own frame (the cut its windows reuse)."""
-        return self._cut(centre, track.crop_box, track.track_id, centre.index, track.points)[0]
+        return self._cut(centre, track.crop_box, track.track_id, centre.index, track.points)[0].crop
 
     def _face_window(self, window: FrameWindow, track: FaceTrack) -> FaceWindow:
-        crops, maps, keys = [], [], []
+        cuts, keys = [], []
         for position, slot in enumerate(window.slots):
             source, face = nearest_with_track(window, track.track_id, position)
-            crop, heatmap, key = self._cut(slot, track.crop_box, track.track_id, source.index, face.points)
-            crops.append(crop)
-            maps.append(heatmap)
+            cut, key = self._cut(slot, track.crop_box, track.track_id, source.index, face.points)
+            cuts.append(cut)
             keys.append(key)
-        return FaceWindow(crops=np.stack(crops), heatmaps=np.stack(maps), keys=tuple(keys))
+        return FaceWindow(crops=np.stack([cut.crop for cut in cuts]), heatmaps=CutHeatmaps(cuts), keys=tuple(keys))
 
-    def _cut(self, slot: FrameSlot, box: CropBox, track_id: int, points_index: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, Hashable]:
-        """Crop (S, S, 3) and heatmaps (68, H, H) of one frame, cached on the slot by key."""
+    def _cut(self, slot: FrameSlot, box: CropBox, track_id: int, points_index: int, points: np.ndarray) -> tuple[FaceCut, Hashable]:
+        """One frame's crop and (lazily rendered) heatmaps, cached on the slot by key."""
         key = (slot.index, track_id, box, points_index)
         cached = slot.cache.get((CACHE_PREFIX, key))
         if cached is None:
             size, hsize = self.restorer.crop_size, self.restorer.heatmap_size
             crop = crop_face(slot.upright(), box, size)
-            heatmap = render_heatmaps(rescale_points(box.to_crop(points, size), size, hsize), hsize, sigma=self.sigma)
-            cached = FaceCut(crop, heatmap)
+            cached = FaceCut(crop, rescale_points(box.to_crop(points, size), size, hsize), hsize, self.sigma)
             slot.cache[(CACHE_PREFIX, key)] = cached
-        return cached.crop, cached.heatmap, key
+        return cached, key
 
     def close(self) -> None:
         self.tracker.backend.close()
@@ -168,14 +168,38 @@ class FaceProcessor:
 
 
 class FaceCut:
-    """A cached crop (S, S, 3) uint8 and its heatmaps (68, H, H) float32."""
+    """A cached crop (S, S, 3) uint8 and its heatmaps (68, H, H) float32, rendered from the
+    points (68, 2) in heatmap pixels when first asked for (the gate needs only the crop)."""
 
-    __slots__ = ("crop", "heatmap")
+    __slots__ = ("crop", "points", "size", "sigma", "_heatmap")
 
-    def __init__(self, crop: np.ndarray, heatmap: np.ndarray):
+    def __init__(self, crop: np.ndarray, points: np.ndarray, size: int, sigma: float):
         self.crop = crop
-        self.heatmap = heatmap
+        self.points = points
+        self.size = size
+        self.sigma = sigma
+        self._heatmap: np.ndarray | None = None
+
+    def heatmap(self) -> np.ndarray:
+        if self._heatmap is None:
+            self._heatmap = render_heatmaps(self.points, self.size, sigma=self.sigma)
+        return self._heatmap
 
     @property
     def nbytes(self) -> int:
-        return self.crop.nbytes + self.heatmap.nbytes
+        return self.crop.nbytes + (0 if self._heatmap is None else self._heatmap.nbytes)
+
+
+class CutHeatmaps(Sequence):
+    """A window's heatmaps as a sequence of T (68, H, H) arrays, each rendered on first access."""
+
+    def __init__(self, cuts: Sequence[FaceCut]):
+        self._cuts = tuple(cuts)
+
+    def __len__(self) -> int:
+        return len(self._cuts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [cut.heatmap() for cut in self._cuts[index]]
+        return self._cuts[index].heatmap()

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..models.config import ModelConfig
-from ..restorer import FaceWindow
+from ..restorer import FaceWindow, checked_heatmap
 
 
 class FeatureCache:
@@ -85,11 +85,12 @@ class CachedRestorer(ABC):
             raise ModelError(f"{self.config.name} needs windows of {frames} frames, got {len(face.keys)}")
         if face.crops.shape[1] != self.crop_size:
             raise ModelError(f"{self.config.name} needs {self.crop_size}px crops, got {face.crops.shape[1]}px")
-        if face.heatmaps.shape[2:] != (self.heatmap_size, self.heatmap_size):
-            raise ModelError(
-                f"{self.config.name} needs {self.heatmap_size}x{self.heatmap_size} heatmaps, got "
-                f"{face.heatmaps.shape[2]}x{face.heatmaps.shape[3]}"
-            )
+
+    def _heatmap(self, face: FaceWindow, index: int) -> np.ndarray:
+        try:
+            return checked_heatmap(face, index, self.heatmap_size)
+        except ValueError as exc:
+            raise ModelError(f"{self.config.name}: {exc}") from None
 
     def restore(self, faces: Sequence[FaceWindow]) -> np.ndarray:
         """Restore the centre crop of each window: (N, S, S, 3) uint8 RGB."""
@@ -106,7 +107,7 @@ class CachedRestorer(ABC):
                     continue
                 cached = self.cache.get(key)
                 if cached is None:
-                    missing[key] = (face.crops[i], face.heatmaps[i])
+                    missing[key] = (face.crops[i], self._heatmap(face, i))
                 else:
                     features[key] = cached
         if missing:
