@@ -263,7 +263,7 @@ class LandmarksOnly(FaceProcessor):
 def pipeline_ratio(clip: Path, repeats: int) -> dict:
     """Whole-pipeline wall time (decode, processor, libx264 encode) for ``--model none``,
     landmarks only, ``--model identity`` and the brightening restorer, alternated; best of
-    ``repeats``."""
+    ``repeats``, and each round's ratios (the variants of one round ran back to back)."""
     variants: dict[str, Callable[[], Processor]] = {
         "none": lambda: make_processor(ProcessorOptions(model="none")),
         "landmarks_only": lambda: LandmarksOnly(IdentityRestorer(), backend=make_backend("dlib")),
@@ -293,6 +293,8 @@ def pipeline_ratio(clip: Path, repeats: int) -> dict:
         "ratio_identity_over_none": round(fps["identity"] / fps["none"], 3),
         "ratio_landmarks_only_over_none": round(fps["landmarks_only"] / fps["none"], 3),
         "ratio_paste_over_none": round(fps["paste"] / fps["none"], 3),
+        "ratios_per_round": {f"{name}_over_none": [round(n / v, 3) for v, n in zip(timings[name], timings["none"])]
+                             for name in variants if name != "none"},
         "runs_s": {name: [round(v, 3) for v in runs] for name, runs in timings.items()},
     }
 

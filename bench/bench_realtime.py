@@ -14,9 +14,9 @@ best of ``--repeats``, processor construction (model load, ONNX session) not tim
 - ``every_face``: ``--blur-gate 0``, the model on every face (the upper bound of its cost).
 
 and, on the 720p clip blurred as ``facedeblur eval`` blurs it (seed 0, the training blur
-distribution with 35 % of the frames left sharp; re-encoded at crf 12), ``plain`` and
-``default``: what the default filter costs on footage with motion blur, where the gate sends
-the blurred faces to the model.
+distribution with 35 % of the frames left sharp; re-encoded at crf 12) and on that blurred
+clip resized to 1080p, ``plain`` and ``default``: what the default filter costs on footage
+with motion blur, where the gate sends the blurred faces to the model.
 
 Reported: fps, ratios to ``plain``, per-stage latency and face paths of the model runs.
 
@@ -199,14 +199,16 @@ def main() -> None:
         folder = Path(tmp)
         clip_1080 = folder / "clip1080.mp4"
         resized_clip(args.clip, clip_1080, 1920, 1080)
-        clip_blurred = folder / "blurred720.mp4"
-        blur = blurred_clip(args.clip, clip_blurred)
+        blurred_720, blurred_1080 = folder / "blurred720.mp4", folder / "blurred1080.mp4"
+        blur = blurred_clip(args.clip, blurred_720)
+        resized_clip(blurred_720, blurred_1080, 1920, 1080)
+        default = {"default": VARIANTS["default"]}
         sources = (("720p", args.clip, VARIANTS), ("1080p", clip_1080, VARIANTS),
-                   ("720p_blurred", clip_blurred, {"default": VARIANTS["default"]}))
+                   ("720p_blurred", blurred_720, default), ("1080p_blurred", blurred_1080, default))
         for name, source, variants in sources:
             rows[name] = measure(source, folder, args.repeats, variants)
             print(name, json.dumps({k: rows[name][k] for k in ("fps", "ratio_to_plain", "face_paths")}))
-        rows["720p_blurred"]["blur"] = blur
+        rows["720p_blurred"]["blur"] = rows["1080p_blurred"]["blur"] = blur
     result = {
         "benchmark": "plain transcode vs pipeline --model none / default / --blur-gate 0, and default on a blurred copy (issue #7)",
         "clip": clip,
