@@ -46,7 +46,8 @@ def face_processor(restorer: Restorer, options: ProcessorOptions) -> Processor:
 
     backend = make_backend(options.landmarks, min_face_size=options.min_face_size, device=options.device)
     config = TrackerConfig(max_faces=options.max_faces, min_face_size=options.min_face_size)
-    return FaceProcessor(restorer, backend=backend, tracker=config, gate=BlurGate(options.blur_gate))
+    return FaceProcessor(restorer, backend=backend, tracker=config, gate=BlurGate(options.blur_gate),
+                         windows_in_flight=getattr(restorer, "concurrency", 1))
 
 
 def make_processor(options: ProcessorOptions) -> Processor:

@@ -70,6 +70,10 @@ class Restorer(Protocol):
     radius: int
     """r: frames before and after the output frame (2 for FineNet, 0 for single-frame models)."""
 
+    concurrency: int
+    """How many ``restore`` calls run well at once (from different threads; 1: one at a time).
+    The face processor lets the pipeline hand it that many windows in parallel."""
+
     def restore(self, faces: Sequence[FaceWindow]) -> np.ndarray:
         """Restore the centre crop of each window: returns (N, S, S, 3) uint8 RGB."""
 
@@ -79,6 +83,8 @@ class Restorer(Protocol):
 
 class IdentityRestorer:
     """Returns the centre crops unchanged: exercises the whole face path with no network."""
+
+    concurrency = 1
 
     def __init__(self, crop_size: int = 256, heatmap_size: int = 64, radius: int = 2):
         self.crop_size = crop_size

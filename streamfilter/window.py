@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Protocol
 
@@ -68,7 +69,10 @@ class SlotReader(Protocol):
 
 
 class WindowStage(Stage):
-    """Calls ``processor.process(window)`` for each output frame, in order."""
+    """Calls ``processor.process(window)`` for each output frame and sends the results on in
+    order. A processor whose ``windows_in_flight`` (default 1) is n > 1 gets up to n windows
+    at once, from n worker threads: consecutive frames are processed in parallel while the
+    results still leave in frame order, each window's slots released once it has left."""
 
     name = "process"
 
@@ -81,6 +85,10 @@ class WindowStage(Stage):
         self.release = release
         self.stats = stats
         self.assembler = WindowAssembler(processor.radius)
+        self.in_flight = max(1, int(getattr(processor, "windows_in_flight", 1)))
+        self._workers = (ThreadPoolExecutor(self.in_flight, thread_name_prefix="facedeblur-process")
+                         if self.in_flight > 1 else None)
+        self._pending: deque[tuple[Future, FrameWindow, tuple[FrameSlot, ...]]] = deque()
 
     def run(self) -> None:
         while True:
@@ -88,16 +96,34 @@ class WindowStage(Stage):
             if slot is END:
                 break
             for window, done in self.assembler.push(slot):
-                self._process(window, done)
+                self._submit(window, done)
         for window, done in self.assembler.finish():
-            self._process(window, done)
+            self._submit(window, done)
+        while self._pending:
+            self._emit(*self._pending.popleft())
 
-    def _process(self, window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
+    def finish(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=True, cancel_futures=True)
+
+    def _timed(self, window: FrameWindow) -> tuple[object, float]:
         started = time.perf_counter()
+        result = self.processor.process(window)
+        return result, time.perf_counter() - started
+
+    def _submit(self, window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
         if self.latency_budget is not None:
             window.center.deadline = window.center.cache["pipeline.decoded_at"] + self.latency_budget
-        result = self.processor.process(window)
-        self.stats.record("process", time.perf_counter() - started)
+        if self._workers is None:
+            self._emit(self._timed(window), window, done)
+            return
+        self._pending.append((self._workers.submit(self._timed, window), window, done))
+        while len(self._pending) >= self.in_flight:
+            self._emit(*self._pending.popleft())
+
+    def _emit(self, outcome: Future | tuple[object, float], window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
+        result, seconds = outcome.result() if isinstance(outcome, Future) else outcome
+        self.stats.record("process", seconds)
         center = window.center
         if center.faces:
             self.stats.faces += len(center.faces)

@@ -225,3 +225,56 @@ def test_live_frames_carry_a_deadline_and_files_do_not(tmp_path):
     file = DeadlineRecorder()
     run_pipeline(src, tmp_path / "out.mkv", file)
     assert [deadline for deadline, _ in file.seen] == [None] * 5
+
+
+def grey_level(index: int) -> int:
+    return 20 + (3 * index) % 210
+
+
+class ConcurrentProcessor(Passthrough):
+    """Returns a flat grey frame whose level encodes the frame's index, after a random pause;
+    counts overlapping calls."""
+
+    def __init__(self, in_flight: int, *, fail_at: int | None = None) -> None:
+        self.windows_in_flight = in_flight
+        self.fail_at = fail_at
+        self.running = 0
+        self.most_running = 0
+        self.lock = threading.Lock()
+        self.rng = np.random.default_rng(0)
+
+    def process(self, window: FrameWindow):
+        with self.lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+            pause = float(self.rng.uniform(0.0, 0.01))
+        try:
+            threading.Event().wait(pause)
+            index = window.center.index
+            if index == self.fail_at:
+                raise RuntimeError("boom in window %d" % index)
+            return np.full((window.center.height, window.center.width, 3), grey_level(index), np.uint8)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_windows_in_flight_run_in_parallel_and_leave_in_order(tmp_path):
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_clip(src, frames=60, width=96, height=64, vfr=True)
+    processor = ConcurrentProcessor(3)
+    stats = run_pipeline(src, dst, processor=processor, encoder=EncoderOptions(codec="ffv1"), ring_capacity=8)
+    assert processor.most_running >= 2, "windows were processed one at a time"
+    assert stats.frames_out == 60 and stats.as_dict()["latency"]["process"]["count"] == 60
+    assert video_pts(dst) == video_pts(src)
+    lumas = [float(frame[:64].mean()) for frame in video_frames(dst)]  # the Y plane of 96x64 yuv420p
+    expected = [16 + grey_level(index) * 219 / 255 for index in range(60)]
+    assert lumas == pytest.approx(expected, abs=1.0), "results left out of order"
+
+
+def test_a_failing_window_in_flight_stops_the_pipeline(tmp_path):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=80, audio=None)
+    with pytest.raises(StageError, match="boom in window 20"):
+        run_pipeline(src, dst, processor=ConcurrentProcessor(2, fail_at=20), ring_capacity=8)
+    assert not [t for t in threading.enumerate() if t.name.startswith("facedeblur-")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -76,6 +77,34 @@ def test_onnxruntime_engine_matches_torch_engine(checkpoint):
         diff = np.abs(onnx_restorer.restore(windows).astype(int) - torch_restorer.restore(windows).astype(int))
         assert diff.max() <= 1  # float results within 1e-4 may round to neighbouring uint8 values
     assert onnx_restorer.frames_computed == torch_restorer.frames_computed == 12
+
+
+def test_concurrent_restores_give_the_sequential_results(checkpoint):
+    model, path = checkpoint
+    graphs = cached_export(model, weights=path)
+    stream = sliding_windows(model.config, frames=16, faces=2)
+    sequential = OnnxRestorer(model.config, graphs, threads=1)
+    expected = [sequential.restore(windows) for windows in stream]
+    shared = OnnxRestorer(model.config, graphs, threads=1, concurrency=2)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(shared.restore, stream))
+    for got, want in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert 32 <= shared.frames_computed <= 2 * 32, "each frame's features once, or twice when two windows race"
+
+
+def test_cpu_model_runs_two_windows_at_once_on_half_the_cores(monkeypatch):
+    from streamfilter.factory import ProcessorOptions, make_processor
+    from streamfilter.runtime import build
+
+    monkeypatch.setattr(build, "usable_cores", lambda: 4)
+    processor = make_processor(ProcessorOptions(model="finenet-lite"))
+    try:
+        assert processor.windows_in_flight == processor.restorer.concurrency == 2
+        options = processor.restorer.window_session.get_session_options()
+        assert options.intra_op_num_threads == 2
+    finally:
+        processor.close()
 
 
 def test_export_cache_lives_beside_the_weights_and_is_reused(checkpoint, caplog):

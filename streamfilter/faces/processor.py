@@ -28,10 +28,14 @@ centre crops are pasted back as a change (:func:`.paste.pasted_change`), added t
 the decoded frame in its own planar YUV samples (:func:`..io.planes.with_change`), so that
 every sample the change does not touch stays as decoded (other pixel formats: the whole frame
 as RGB). A frame whose faces the restorer left unchanged is the decoded frame itself.
+``windows_in_flight`` (the restorer's ``concurrency``) lets the pipeline run ``process`` on that
+many consecutive windows at once; the slot caches tolerate it (two windows cutting the same
+frame at the same moment both cut it) and the restorer's own cache is locked.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Hashable, Sequence
 
@@ -86,6 +90,7 @@ class FaceProcessor:
         sigma: float = DEFAULT_SIGMA,
         feather: float = DEFAULT_FEATHER,
         gate: BlurGate | None = None,
+        windows_in_flight: int = 1,
     ):
         for name, size in (("crop_size", restorer.crop_size), ("heatmap_size", restorer.heatmap_size)):
             if size < 1:
@@ -94,6 +99,10 @@ class FaceProcessor:
             raise UsageError(f"restorer radius must be >= 0, got {restorer.radius}")
         if not sigma > 0:
             raise UsageError(f"heatmap sigma must be > 0, got {sigma}")
+        if windows_in_flight < 1:
+            raise UsageError(f"windows_in_flight must be >= 1, got {windows_in_flight}")
+        self.windows_in_flight = windows_in_flight
+        """How many windows the pipeline may hand to ``process`` at once (see ``window.WindowStage``)."""
         self.restorer = restorer
         self.radius = restorer.radius
         self.sigma = sigma
@@ -102,6 +111,7 @@ class FaceProcessor:
         self.restore_seconds = 0.0
         """Running estimate (exponential average) of one restorer call's duration."""
         self.tracker = FaceTracker(backend, config=tracker)
+        self._lock = threading.Lock()
 
     def analyze(self, slot: FrameSlot, *, late: bool = False) -> None:
         if late:
@@ -125,7 +135,8 @@ class FaceProcessor:
         face_windows = [self._face_window(window, track) for track in tracks]
         started = time.perf_counter()
         restored = self.restorer.restore(face_windows)
-        self.restore_seconds += RESTORE_TIME_WEIGHT * (time.perf_counter() - started - self.restore_seconds)
+        with self._lock:
+            self.restore_seconds += RESTORE_TIME_WEIGHT * (time.perf_counter() - started - self.restore_seconds)
         boxes = [track.crop_box for track in tracks]
         in_planes = writes_regions(centre.frame)
         upright = centre.upright()

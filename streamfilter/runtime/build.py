@@ -16,6 +16,7 @@ CUDA until the TensorRT engine exists).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -76,8 +77,11 @@ def _check_device(device: str) -> torch.device:
     return parsed
 
 
-def build_restorer(model: str, engine: str = "auto", device: str = "cpu", *, threads: int = 2) -> Restorer:
+def build_restorer(model: str, engine: str = "auto", device: str = "cpu") -> Restorer:
     """A ready ``Restorer`` for ``model`` on ``engine`` and ``device``.
+
+    ONNX Runtime on the CPU gets ``CPU_WINDOWS_IN_FLIGHT`` windows at once, each on half the
+    cores (see :mod:`.onnx_engine`).
 
     Raises ``UsageError`` for an unknown engine or device string, ``ModelError`` for an unknown
     model, an engine unavailable here, or a checkpoint that cannot be loaded.
@@ -100,12 +104,24 @@ def build_restorer(model: str, engine: str = "auto", device: str = "cpu", *, thr
     import onnxruntime
 
     from .export import cached_export
-    from .onnx_engine import OnnxRestorer
+    from .onnx_engine import CPU_WINDOWS_IN_FLIGHT, OnnxRestorer
 
     providers = ["CPUExecutionProvider"]
+    concurrency = CPU_WINDOWS_IN_FLIGHT
     if parsed.type == "cuda":
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ModelError("this ONNX Runtime build has no CUDA provider; use --engine torch on CUDA")
         providers.insert(0, "CUDAExecutionProvider")
+        concurrency = 1
+    threads = max(1, usable_cores() // concurrency)
     beside = None if weights is None or weights.parent == SHIPPED_WEIGHTS else weights
-    return OnnxRestorer(network.config, cached_export(network, weights=beside), threads=threads, providers=providers)
+    return OnnxRestorer(network.config, cached_export(network, weights=beside), threads=threads, providers=providers,
+                        concurrency=concurrency)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

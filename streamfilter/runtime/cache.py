@@ -9,10 +9,15 @@ axis and runs the per-window part on all faces as one batch. Engines supply ``_r
 The cache is a bounded LRU: with F faces per frame and radius r, a frame's features are needed
 by the 2 r + 1 windows that contain it, so F (2 r + 2) entries suffice for a steady stream; the
 default bound leaves room for more faces and is configurable.
+
+``restore`` may run in several threads at once (windows in flight, see ``window.WindowStage``):
+the cache is locked, and two windows that miss the same frame at the same moment both compute
+its features (the per-frame part is the cheap one).
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -26,28 +31,32 @@ from ..restorer import FaceWindow, checked_heatmap
 
 
 class FeatureCache:
-    """Bounded LRU of per-frame features keyed by ``FaceWindow.keys`` entries."""
+    """Bounded LRU of per-frame features keyed by ``FaceWindow.keys`` entries (thread-safe)."""
 
     def __init__(self, capacity: int):
         if capacity < 1:
             raise ModelError(f"feature cache capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self._items: OrderedDict[Hashable, tuple[Any, ...]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> tuple[Any, ...] | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
 
     def put(self, key: Hashable, value: tuple[Any, ...]) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
 
     def clear(self) -> None:
-        self._items.clear()
+        with self._lock:
+            self._items.clear()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -59,6 +68,9 @@ class CachedRestorer(ABC):
     ``frames_computed`` counts the per-frame computations done so far (one per cache miss).
     """
 
+    concurrency = 1
+    """Windows worth restoring at once (an engine that runs calls in parallel raises it)."""
+
     def __init__(self, *, config: ModelConfig, cache_size: int):
         self.config = config
         self.crop_size = config.crop_size
@@ -66,6 +78,7 @@ class CachedRestorer(ABC):
         self.radius = config.radius
         self.cache = FeatureCache(cache_size)
         self.frames_computed = 0
+        self._count_lock = threading.Lock()
 
     @abstractmethod
     def _run_frame(self, crops: np.ndarray, heatmaps: np.ndarray) -> list[tuple[Any, ...]]:
@@ -116,7 +129,8 @@ class CachedRestorer(ABC):
             for key, value in zip(missing, self._run_frame(crops, heatmaps), strict=True):
                 features[key] = value
                 self.cache.put(key, value)
-            self.frames_computed += len(missing)
+            with self._count_lock:
+                self.frames_computed += len(missing)
         window_crops = _to_float(np.stack([face.crops for face in faces]))
         parts = len(features[faces[0].keys[0]])
         stacked = [
