@@ -47,7 +47,7 @@ def face_processor(restorer: Restorer, options: ProcessorOptions) -> Processor:
     backend = make_backend(options.landmarks, min_face_size=options.min_face_size, device=options.device)
     config = TrackerConfig(max_faces=options.max_faces, min_face_size=options.min_face_size)
     return FaceProcessor(restorer, backend=backend, tracker=config, gate=BlurGate(options.blur_gate),
-                         windows_in_flight=getattr(restorer, "concurrency", 1))
+                         windows_in_flight=restorer.concurrency)
 
 
 def make_processor(options: ProcessorOptions) -> Processor:

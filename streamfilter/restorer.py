@@ -25,10 +25,10 @@ class FaceWindow:
 
     crops:    (T, S, S, 3) uint8 RGB, S = the restorer's ``crop_size``
     heatmaps: T maps (68, H, H) float32 in [0, 1], H = the restorer's ``heatmap_size``: a
-              (T, 68, H, H) array or any sequence of T arrays; the face processor's renders
-              a frame's maps when first indexed, since a restorer that caches per-frame work
-              needs them only for frames it has not seen (about one per window) and the
-              identity none at all (see :func:`checked_heatmap`)
+              (T, 68, H, H) array or any sequence of T arrays; the face processor passes a
+              sequence that renders a frame's maps when first indexed, since a restorer that
+              caches per-frame work needs them only for frames it has not seen (about one
+              per window) and the identity none at all (see :func:`checked_heatmap`)
     keys:     T hashable per-frame cache keys (see module docstring)
     """
 

@@ -10,8 +10,9 @@ the small convolutions of finenet-lite do not split well across threads. Measure
 2-core machine, idle: finenet-lite's window graph took 21.5 ms on one thread, 17.1 ms on two
 (13.5 ms with spinning threads), and two concurrent one-thread runs finished one window every
 12.0 ms; the whole pipeline at 720p with the model on every face ran at 43.9 fps with two
-windows in flight on one thread each, 41.8 with two on two threads each, 43.1 with three on
-one, and 35.5 fps with one window on two threads (best of 2 runs each, alternated).
+windows in flight on one thread each, 41.8 with two on two threads each and 35.5 fps with one
+window on two threads (best of 2 runs each, alternated); three windows on one thread each ran
+at 43.1 fps (one run).
 """
 
 from __future__ import annotations
