@@ -22,17 +22,20 @@ Reported: fps, ratios to ``plain``, per-stage latency and face paths of the mode
 
 ``--soak-minutes M`` instead streams the 720p clip, looped by remuxing its packets into a named
 pipe, through the ``every_face`` pipeline for M minutes, samples the process's resident memory
-every 5 seconds and writes bench/results/soak.json.
+every 5 seconds (and, every 30 s, how many frame slots, frames and face cuts Python holds)
+and writes bench/results/soak.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -148,6 +151,14 @@ def loop_into(fifo: Path, clip: Path, stop: threading.Event) -> None:
                 offset += duration
 
 
+def live_objects() -> dict[str, int]:
+    """How many frame slots, decoded frames and cached face cuts Python holds, and how many
+    objects the garbage collector tracks (flat counts: nothing accumulates in Python)."""
+    names = Counter(type(item).__name__ for item in gc.get_objects())
+    return {"FrameSlot": names["FrameSlot"], "VideoFrame": names["VideoFrame"], "FaceCut": names["FaceCut"],
+            "tracked": sum(names.values())}
+
+
 def soak(clip: Path, folder: Path, minutes: float) -> dict:
     """Memory over ``minutes`` of the every-face pipeline on the looped clip."""
     fifo = folder / "loop.nut"
@@ -157,6 +168,7 @@ def soak(clip: Path, folder: Path, minutes: float) -> dict:
     feeder.start()
     processor = make_processor(VARIANTS["every_face"])
     samples: list[tuple[float, float, int]] = []
+    objects: list[dict] = []
     with Pipeline.open(str(fifo), str(folder / "soak.mp4"), processor=processor, encoder=ENCODER, overwrite=True,
                        input_format="nut") as pipeline:
         pipeline.start()
@@ -164,10 +176,14 @@ def soak(clip: Path, folder: Path, minutes: float) -> dict:
         while time.perf_counter() - started < 60 * minutes:
             time.sleep(5)
             samples.append((round(time.perf_counter() - started, 1), round(rss_mb(), 1), pipeline.stats.frames_out))
+            if len(samples) % 6 == 0:
+                objects.append({"s": samples[-1][0], **live_objects()})
         stop.set()
         stats = pipeline.run()
     rss = np.array([s[1] for s in samples])
     minute = max(1, len(samples) // max(1, int(minutes)))
+    seconds = np.array([s[0] for s in samples])
+    later = seconds > 60
     return {
         "minutes": minutes,
         "frames": stats.frames_out,
@@ -175,7 +191,10 @@ def soak(clip: Path, folder: Path, minutes: float) -> dict:
         "rss_mb_first_minute_max": float(rss[:minute].max()),
         "rss_mb_last_minute_max": float(rss[-minute:].max()),
         "rss_mb_max": float(rss.max()),
+        "rss_trend_mb_per_minute_after_first": round(float(np.polyfit(seconds[later] / 60, rss[later], 1)[0]), 2)
+        if later.sum() > 1 else None,
         "samples_s_mb_frames": samples,
+        "python_objects_every_30_s": objects,
     }
 
 
@@ -190,7 +209,7 @@ def main() -> None:
     if args.soak_minutes > 0:
         with tempfile.TemporaryDirectory() as tmp:
             soaked = soak(args.clip, Path(tmp), args.soak_minutes)
-        print(json.dumps({k: v for k, v in soaked.items() if k != "samples_s_mb_frames"}))
+        print(json.dumps({k: v for k, v in soaked.items() if k not in ("samples_s_mb_frames", "python_objects_every_30_s")}))
         write_result(args.output or SOAK_RESULTS, {"benchmark": "memory over a looped live stream, model on every face",
                                                    "clip": clip, "machine": machine(), "soak": soaked})
         return
