@@ -30,7 +30,7 @@ from .processor import Processor
 from .ring import DEFAULT_CAPACITY, FrameRing
 from .stage import POLL_S, Channel, Flow, Stage
 from .stats import Stats
-from .window import AnalysisStage, WindowStage
+from .window import AnalysisStage, WindowStage, windows_in_flight
 
 log = logging.getLogger("streamfilter")
 
@@ -81,6 +81,7 @@ class Pipeline:
              compare: bool = False, reconnect: int = 0, overwrite: bool = False,
              ring_capacity: int = DEFAULT_CAPACITY, latency_budget: float = DEFAULT_LATENCY_BUDGET) -> Pipeline:
         """Open INPUT and OUTPUT as the CLI does (``-`` for stdin/stdout, URLs, devices)."""
+        windows_in_flight(processor)
         source_at = parse_input(input, input_format=input_format)
         sink_at, muxer = parse_output(output, output_format=output_format)
         check_paths(source_at, sink_at, overwrite=overwrite)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
+from .errors import UsageError
 from .frames import FrameSlot, FrameWindow
 from .processor import Processor
 from .stage import END, Channel, EndOfStream, Flow, Stage
@@ -68,6 +69,14 @@ class SlotReader(Protocol):
     def get(self) -> FrameSlot | EndOfStream: ...
 
 
+def windows_in_flight(processor: Processor) -> int:
+    """The processor's ``windows_in_flight`` (1 when it has none); UsageError unless an int >= 1."""
+    count = getattr(processor, "windows_in_flight", 1)
+    if not isinstance(count, int) or count < 1:
+        raise UsageError(f"processor windows_in_flight must be an integer >= 1, got {count!r}")
+    return count
+
+
 class WindowStage(Stage):
     """Calls ``processor.process(window)`` for each output frame and sends the results on in
     order. A processor whose ``windows_in_flight`` (default 1) is n > 1 gets up to n windows
@@ -85,7 +94,7 @@ class WindowStage(Stage):
         self.release = release
         self.stats = stats
         self.assembler = WindowAssembler(processor.radius)
-        self.in_flight = max(1, int(getattr(processor, "windows_in_flight", 1)))
+        self.in_flight = windows_in_flight(processor)
         self._workers = (ThreadPoolExecutor(self.in_flight, thread_name_prefix="facedeblur-process")
                          if self.in_flight > 1 else None)
         self._pending: deque[tuple[Future, FrameWindow, tuple[FrameSlot, ...]]] = deque()
@@ -100,7 +109,7 @@ class WindowStage(Stage):
         for window, done in self.assembler.finish():
             self._submit(window, done)
         while self._pending:
-            self._emit(*self._pending.popleft())
+            self._emit_oldest()
 
     def finish(self) -> None:
         if self._workers is not None:
@@ -115,14 +124,17 @@ class WindowStage(Stage):
         if self.latency_budget is not None:
             window.center.deadline = window.center.cache["pipeline.decoded_at"] + self.latency_budget
         if self._workers is None:
-            self._emit(self._timed(window), window, done)
+            self._emit(*self._timed(window), window, done)
             return
         self._pending.append((self._workers.submit(self._timed, window), window, done))
         while len(self._pending) >= self.in_flight:
-            self._emit(*self._pending.popleft())
+            self._emit_oldest()
 
-    def _emit(self, outcome: Future | tuple[object, float], window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
-        result, seconds = outcome.result() if isinstance(outcome, Future) else outcome
+    def _emit_oldest(self) -> None:
+        future, window, done = self._pending.popleft()
+        self._emit(*future.result(), window, done)
+
+    def _emit(self, result: object, seconds: float, window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
         self.stats.record("process", seconds)
         center = window.center
         if center.faces:

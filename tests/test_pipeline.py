@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from media import audio_payloads, make_clip, video_frames, video_pts
-from streamfilter.errors import StageError
+from streamfilter.errors import StageError, UsageError
 from streamfilter.frames import FrameWindow
 from streamfilter.io.sink import EncoderOptions
 from streamfilter.pipeline import Pipeline
@@ -278,3 +278,12 @@ def test_a_failing_window_in_flight_stops_the_pipeline(tmp_path):
     with pytest.raises(StageError, match="boom in window 20"):
         run_pipeline(src, dst, processor=ConcurrentProcessor(2, fail_at=20), ring_capacity=8)
     assert not [t for t in threading.enumerate() if t.name.startswith("facedeblur-")]
+
+
+@pytest.mark.parametrize("count", [0, -1, 1.5])
+def test_an_invalid_windows_in_flight_is_refused_before_anything_is_opened(tmp_path, count):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=3, audio=None)
+    with pytest.raises(UsageError, match="windows_in_flight must be an integer >= 1"):
+        run_pipeline(src, dst, processor=ConcurrentProcessor(count))
+    assert not dst.exists()
