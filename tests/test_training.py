@@ -140,6 +140,17 @@ def test_resume_refuses_changed_options_and_fresh_run_refuses_existing(tmp_path,
         trainer(tmp_path / "empty", photo_sources, steps=2).run(resume=True)
 
 
+def test_sharp_share_sets_the_sharp_centres_and_binds_a_resume(tmp_path, photo_sources):
+    assert trainer(tmp_path / "default", photo_sources).window_config.degrade.p_sharp_center == DegradeConfig().p_sharp_center
+    run = trainer(tmp_path / "run", photo_sources, steps=2, val_windows=0, sharp_share=1.0)
+    assert run.window_config.degrade.p_sharp_center == 1.0
+    run.run(resume=False)
+    with pytest.raises(UsageError, match="sharp_share=1.0 \\(now 0.5\\)"):
+        trainer(tmp_path / "run", photo_sources, steps=4, val_windows=0, sharp_share=0.5).run(resume=True)
+    with pytest.raises(UsageError, match="sharp share"):
+        options(sharp_share=1.5)
+
+
 def test_init_starts_from_a_checkpoint_and_refuses_another_configuration(tmp_path, photo_sources):
     first = trainer(tmp_path / "first", photo_sources)
     first.run(resume=False)

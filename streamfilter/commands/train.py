@@ -22,6 +22,9 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--lr-floor", type=float, default=0.01, show_default=True, help="Final rate of the cosine decay, relative.")
 @click.option("--combine-share", type=float, default=0.1, show_default=True,
               help="Share of the steps that train FineNet's combination module (after the branches).")
+@click.option("--sharp-share", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Share of training windows whose centre frame stays sharp (default 0.2); more teaches "
+                   "the model to leave sharp faces alone.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-data", type=FOLDER,
               help="Folder of videos for the validation PSNR in the log (default: fixed windows of the training data).")
@@ -39,7 +42,7 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @debug_option
-def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, seed, val_data, val_windows,
+def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data, val_windows,
           val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, resume, tensorboard,
           quiet, debug) -> None:
     """Train MODEL on windows synthesised from sharp face videos (--data) and photos (--images).
@@ -70,7 +73,7 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     options = TrainOptions(model=model_name, steps=steps, batch=batch, lr=lr, lr_floor=lr_floor,
-                           combine_share=combine_share, seed=seed, val_windows=val_windows, val_every=val_every,
+                           combine_share=combine_share, sharp_share=sharp_share, seed=seed, val_windows=val_windows, val_every=val_every,
                            checkpoint_minutes=checkpoint_minutes, workers=workers, device=device, threads=threads,
                            init=init)
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))

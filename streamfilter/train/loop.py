@@ -48,7 +48,9 @@ RESUMABLE = ("steps",)
 class TrainOptions:
     """model: registry name; steps: optimiser steps in all; batch: windows per step; lr: initial
     rate of each phase, decayed by a cosine to ``lr * lr_floor``; combine_share: share of the
-    steps for the combination module (FineNet); val_windows / val_every: fixed validation
+    steps for the combination module (FineNet); sharp_share: share of windows whose centre
+    frame stays sharp (``DegradeConfig.p_sharp_center``; None: the window configuration's,
+    0.2 by default); val_windows / val_every: fixed validation
     windows and how often (steps) to score them; checkpoint_minutes: wall time between
     checkpoints; workers: data loader processes (0 = in the training process); init: a
     checkpoint of the same configuration to start from instead of a fresh initialisation
@@ -60,6 +62,7 @@ class TrainOptions:
     lr: float = 1e-4
     lr_floor: float = 0.01
     combine_share: float = 0.1
+    sharp_share: float | None = None
     seed: int = 0
     val_windows: int = 64
     val_every: int = 250
@@ -77,6 +80,8 @@ class TrainOptions:
             raise UsageError(f"combine share must be in [0, 1), got {self.combine_share}")
         if self.lr <= 0 or not 0.0 < self.lr_floor <= 1.0:
             raise UsageError(f"bad learning rate {self.lr} or floor {self.lr_floor}")
+        if self.sharp_share is not None and not 0.0 <= self.sharp_share <= 1.0:
+            raise UsageError(f"sharp share must be in [0, 1], got {self.sharp_share}")
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,9 @@ class Trainer:
         self.model: SplitModel = zero_image_heads(build_model(config, seed=options.seed)).to(self.device)
         self.radius = config.radius
         self.window_config = window or WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size)
+        if options.sharp_share is not None:
+            degrade = dataclasses.replace(self.window_config.degrade, p_sharp_center=options.sharp_share)
+            self.window_config = dataclasses.replace(self.window_config, degrade=degrade)
         if (self.window_config.crop_size, self.window_config.heatmap_size) != (config.crop_size, config.heatmap_size):
             raise UsageError(f"training windows of {self.window_config.crop_size} px / {self.window_config.heatmap_size} px "
                              f"heatmaps do not fit {config.name!r} ({config.crop_size} / {config.heatmap_size})")
