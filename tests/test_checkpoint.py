@@ -35,6 +35,19 @@ def test_round_trip_restores_config_and_outputs(saved):
     assert read_checkpoint_config(path) == model.config
 
 
+def test_half_precision_storage_loads_as_the_rounded_float32_weights(saved, tmp_path):
+    model, path = saved
+    half = tmp_path / "half.safetensors"
+    save_checkpoint(model, half, dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    loaded = load_checkpoint(half, expect=model.config)
+    for name, tensor in model.state_dict().items():
+        restored = loaded.state_dict()[name]
+        assert restored.dtype == tensor.dtype, name
+        expected = tensor.half().to(tensor.dtype) if tensor.is_floating_point() else tensor
+        assert torch.equal(restored, expected), name
+
+
 def test_metadata_is_versioned_json(saved):
     _, path = saved
     header_size = int.from_bytes(path.read_bytes()[:8], "little")

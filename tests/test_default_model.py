@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from media import make_clip
 
 from streamfilter.cli import load_command, run
@@ -41,3 +42,12 @@ def test_shipped_finenet_lite_loads_as_the_cpu_default():
     network, weights = build.resolve_model("finenet-lite")
     assert weights == build.SHIPPED_WEIGHTS / "finenet-lite.safetensors"
     assert network.config.name == "finenet-lite"
+
+
+def test_shipped_finenet_loads_as_the_cuda_default():
+    """finenet's weights ship too (fp16 storage, loaded as float32): ``auto`` picks them on CUDA."""
+    assert build.default_model("cuda") == "finenet"
+    network, weights = build.resolve_model("finenet")
+    assert weights == build.SHIPPED_WEIGHTS / "finenet.safetensors"
+    assert network.config.name == "finenet"
+    assert all(tensor.dtype != torch.float16 for tensor in network.state_dict().values())

@@ -31,8 +31,10 @@ FORMAT = "facedeblur-checkpoint"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(model: SplitModel, path: str | Path) -> None:
-    """Write ``model``'s weights and configuration to ``path`` (a .safetensors file)."""
+def save_checkpoint(model: SplitModel, path: str | Path, *, dtype: torch.dtype | None = None) -> None:
+    """Write ``model``'s weights and configuration to ``path`` (a .safetensors file); with
+    ``dtype`` (e.g. ``torch.float16`` for shipped weights, half the size) floating-point tensors
+    are stored in it. Loading casts them back to the model's float32."""
     config = model.config
     metadata = {
         "format": FORMAT,
@@ -41,6 +43,8 @@ def save_checkpoint(model: SplitModel, path: str | Path) -> None:
         "config": json.dumps(config_to_dict(config), sort_keys=True),
     }
     state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    if dtype is not None:
+        state = {name: tensor.to(dtype) if tensor.is_floating_point() else tensor for name, tensor in state.items()}
     save_file(state, str(path), metadata=metadata)
 
 

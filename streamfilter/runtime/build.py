@@ -38,7 +38,7 @@ DEFAULT_MODELS = {"cuda": "finenet", "cpu": "finenet-lite"}
 
 def default_model(device: str) -> str:
     """The model ``--model auto`` means on ``device``: ``finenet`` on CUDA, ``finenet-lite`` on
-    CPU, falling back to ``finenet-lite`` on CUDA while ``finenet`` has no shipped weights.
+    CPU, falling back to ``finenet-lite`` on CUDA when ``finenet``'s weights are not installed.
     Raises ``WeightsMissingError`` when no default model has trained weights installed
     (``auto`` never runs an untrained network)."""
     kind = "cuda" if device.startswith("cuda") else "cpu"
