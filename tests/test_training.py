@@ -141,7 +141,8 @@ def test_resume_refuses_changed_options_and_fresh_run_refuses_existing(tmp_path,
 
 
 def test_sharp_share_sets_the_sharp_centres_and_binds_a_resume(tmp_path, photo_sources):
-    assert trainer(tmp_path / "default", photo_sources).window_config.degrade.p_sharp_center == DegradeConfig().p_sharp_center
+    default = trainer(tmp_path / "default", photo_sources).window_config.degrade
+    assert default.p_sharp_center == DegradeConfig().p_sharp_center
     run = trainer(tmp_path / "run", photo_sources, steps=2, val_windows=0, sharp_share=1.0)
     assert run.window_config.degrade.p_sharp_center == 1.0
     run.run(resume=False)

@@ -42,9 +42,9 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @debug_option
-def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data, val_windows,
-          val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, resume, tensorboard,
-          quiet, debug) -> None:
+def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data,
+          val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, resume,
+          tensorboard, quiet, debug) -> None:
     """Train MODEL on windows synthesised from sharp face videos (--data) and photos (--images).
 
     Blur is synthesised on the fly, frame by frame; landmarks come from the blurred frames.
@@ -73,9 +73,9 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     options = TrainOptions(model=model_name, steps=steps, batch=batch, lr=lr, lr_floor=lr_floor,
-                           combine_share=combine_share, sharp_share=sharp_share, seed=seed, val_windows=val_windows, val_every=val_every,
-                           checkpoint_minutes=checkpoint_minutes, workers=workers, device=device, threads=threads,
-                           init=init)
+                           combine_share=combine_share, sharp_share=sharp_share, seed=seed, val_windows=val_windows,
+                           val_every=val_every, checkpoint_minutes=checkpoint_minutes, workers=workers, device=device,
+                           threads=threads, init=init)
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     cache_dir = cache or user_cache_dir() / "faces"
     sources = load_sources(data, images, cache_dir=cache_dir, crop_size=config.crop_size, max_frames=max_frames, log=log)
