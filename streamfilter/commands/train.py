@@ -22,7 +22,7 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--lr-floor", type=float, default=0.01, show_default=True, help="Final rate of the cosine decay, relative.")
 @click.option("--combine-share", type=float, default=0.1, show_default=True,
               help="Share of the steps that train FineNet's combination module (after the branches).")
-@click.option("--sharp-share", type=click.FloatRange(0.0, 1.0), default=None,
+@click.option("--sharp-share", type=float, default=None,
               help="Share of training windows whose centre frame stays sharp (default 0.2); more teaches "
                    "the model to leave sharp faces alone.")
 @click.option("--seed", type=int, default=0, show_default=True)
