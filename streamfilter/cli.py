@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "export": ("streamfilter.commands.export:export", "Export a model to ONNX."),
     "train": ("streamfilter.commands.train:train", "Train a model on sharp face videos."),
     "eval": ("streamfilter.commands.evaluate:evaluate", "Evaluate models end to end on synthetically blurred clips."),
+    "alignment": ("streamfilter.commands.alignment:alignment",
+                  "Check a model's deformable offsets and whether it uses its landmarks."),
     "mine": ("streamfilter.commands.mine:mine", "Mine training clips of sharp moving faces from videos."),
     "build-engine": ("streamfilter.commands.build_engine:build_engine", "Build a TensorRT engine."),
 }

@@ -1,0 +1,73 @@
+"""Offset/mask statistics and the landmark-dependence check of ``models.alignment_stats``."""
+
+from __future__ import annotations
+
+import torch
+from click.testing import CliRunner
+
+from model_helpers import randomize_offsets, small_config, window_inputs
+from streamfilter.cli import facedeblur, run
+from streamfilter.models.alignment_stats import alignment_stats, deformable_layers, landmark_effect
+from streamfilter.models.checkpoint import save_checkpoint
+from streamfilter.models.registry import build_model, get_config
+
+
+def _batches(config, count: int = 2):
+    return [window_inputs(config, batch=2, seed=i) for i in range(count)]
+
+
+def test_fresh_network_has_zero_offsets_and_masks_at_half():
+    config = small_config("finenet")
+    model = build_model(config, seed=0)
+    layers = alignment_stats(model, _batches(config))
+    assert [layer.name for layer in layers] == [name for name, _ in deformable_layers(model)]
+    assert layers and all(layer.offset_mean == 0 and layer.offset_max == 0 and layer.mask_spread == 0 for layer in layers)
+    assert landmark_effect(model, _batches(config)) == 0
+
+
+def test_offsets_larger_than_the_map_are_flagged():
+    config = small_config("finenet")
+    model = build_model(config, seed=0)
+    name, layer = deformable_layers(model)[0]
+    with torch.no_grad():
+        layer.offset_mask.bias.fill_(100.0)
+    stats = {s.name: s for s in alignment_stats(model, _batches(config))}
+    assert stats[name].offset_mean == 100.0 and stats[name].beyond_map
+    assert stats[name].mask_spread > 0.49
+    assert not any(s.beyond_map for n, s in stats.items() if n != name)
+
+
+def test_landmark_effect_tells_foc_from_nofoc():
+    for name, expect_effect in (("finenet", True), ("finenet-nofoc", False)):
+        config = small_config(name)
+        model = build_model(config, seed=0)
+        randomize_offsets(model)
+        effect = landmark_effect(model, _batches(config))
+        assert (effect > 0.01) is expect_effect, (name, effect)
+
+
+def test_registered_configs_without_deformable_layers():
+    assert deformable_layers(build_model(get_config("dfd"), seed=0)) == []
+
+
+def test_command_reports_every_layer_and_refuses_models_without_alignment(tmp_path, shared_data, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for photo in sorted((shared_data / "images").iterdir())[:2]:
+        (photos / photo.name).symlink_to(photo)
+    config = small_config("finenet", heatmap_size=64)
+    model = build_model(config, seed=0)
+    randomize_offsets(model)
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_checkpoint(model, checkpoint)
+    common = ["--images", str(photos), "--windows", "2", "--cache", str(tmp_path / "cache")]
+    result = CliRunner().invoke(facedeblur, ["alignment", "--model", str(checkpoint), *common])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for name, _ in deformable_layers(model):
+        assert any(line.startswith(name + " ") for line in lines), name
+    effect = float(lines[-1].split(":")[1].split()[0])
+    assert lines[-1].startswith("largest output change with the heatmaps zeroed") and effect > 0
+
+    assert run(facedeblur, ["alignment", "--model", "dfd", *common]) == 2
+    assert "error: 'dfd' has no deformable alignment to inspect" in capsys.readouterr().err
