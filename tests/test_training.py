@@ -103,6 +103,23 @@ def test_tiny_run_learns_a_fixed_blur(tmp_path, photo_sources):
     assert (run_dir / "model.safetensors").is_file()
 
 
+def test_validation_warns_about_a_diverged_alignment(tmp_path, photo_sources):
+    messages = []
+    run = Trainer(options(steps=1, val_every=1), photo_sources, tmp_path / "run", config=TINY, log=messages.append,
+                  progress=False)
+    layer = run.model.window.interp.align.dconv1
+    with torch.no_grad():
+        layer.offset_mask.bias[: 2 * layer.deformable_groups * 9].fill_(500.0)
+    run.run(resume=False)
+    warnings = [m for m in messages if m.startswith("warning:")]
+    assert warnings and all("window.interp.align.dconv1 offsets average" in m for m in warnings)
+    assert [d.name for d in run.diverged] == ["window.interp.align.dconv1"]
+
+    healthy = trainer(tmp_path / "healthy", photo_sources, steps=1, val_every=1)
+    healthy.run(resume=False)
+    assert healthy.diverged == []
+
+
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, photo_sources, monkeypatch):
     straight = trainer(tmp_path / "straight", photo_sources)
     straight.run(resume=False)

@@ -39,39 +39,59 @@ def deformable_layers(model: SplitModel) -> list[tuple[str, ModulatedDeformConv]
     return [(name, m) for name, m in model.named_modules() if isinstance(m, ModulatedDeformConv)]
 
 
-@torch.no_grad()
-def alignment_stats(model: SplitModel, batches: list[tuple[Tensor, Tensor]]) -> list[LayerStats]:
-    """Per deformable layer of ``model``, its offsets and masks over ``batches`` of (crops
-    (N, T, 3, S, S), heatmaps (N, T, 68, H, H)); layers in module order."""
-    sums: dict[str, list[float]] = {}
+class AlignmentRecorder:
+    """Context manager: while it is open, every forward pass of ``model`` adds the offsets and
+    masks of its deformable layers to the statistics ``stats()`` returns."""
 
-    def record(name: str):
-        def hook(module: ModulatedDeformConv, inputs: tuple[Tensor, Tensor], _output: Tensor) -> None:
+    def __init__(self, model: SplitModel):
+        self.layers = deformable_layers(model)
+        self._sums: dict[str, list[float]] = {}
+        self._handles: list = []
+
+    def __enter__(self) -> AlignmentRecorder:
+        self._handles = [module.register_forward_hook(self._hook(name)) for name, module in self.layers]
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _hook(self, name: str):
+        @torch.no_grad()
+        def record(module: ModulatedDeformConv, inputs: tuple[Tensor, Tensor], _output: Tensor) -> None:
             x, offset_feature = inputs
             offset_mask = module.offset_mask(offset_feature).float()
             split = 2 * module.deformable_groups * module.kernel_size**2
             offsets = offset_mask[:, :split].abs()
             spread = (torch.sigmoid(offset_mask[:, split:]) - 0.5).abs()
-            entry = sums.setdefault(name, [x.shape[-1], 0.0, 0.0, 0.0, 0])
+            entry = self._sums.setdefault(name, [x.shape[-1], 0.0, 0.0, 0.0, 0])
             entry[1] += offsets.mean().item()
             entry[2] = max(entry[2], offsets.max().item())
             entry[3] += spread.mean().item()
             entry[4] += 1
-        return hook
+        return record
 
-    layers = deformable_layers(model)
-    handles = [module.register_forward_hook(record(name)) for name, module in layers]
+    def stats(self) -> list[LayerStats]:
+        """One entry per deformable layer that ran, in module order."""
+        return [LayerStats(name, int(side), total / count, peak, spread / count)
+                for name, (side, total, peak, spread, count) in
+                ((n, self._sums[n]) for n, _ in self.layers if n in self._sums)]
+
+
+@torch.no_grad()
+def alignment_stats(model: SplitModel, batches: list[tuple[Tensor, Tensor]]) -> list[LayerStats]:
+    """Per deformable layer of ``model``, its offsets and masks over ``batches`` of (crops
+    (N, T, 3, S, S), heatmaps (N, T, 68, H, H)); layers in module order."""
     was_training = model.training
     model.eval()
     try:
-        for crops, heatmaps in batches:
-            model(crops, heatmaps)
+        with AlignmentRecorder(model) as recorder:
+            for crops, heatmaps in batches:
+                model(crops, heatmaps)
     finally:
-        for handle in handles:
-            handle.remove()
         model.train(was_training)
-    return [LayerStats(name, int(side), total / count, peak, spread / count)
-            for name, (side, total, peak, spread, count) in ((n, sums[n]) for n, _ in layers if n in sums)]
+    return recorder.stats()
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import UsageError
+from ..models.alignment_stats import AlignmentRecorder, LayerStats
 from ..models.blocks import zero_image_heads
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
@@ -151,6 +152,7 @@ class Trainer:
         self.val_sources = val_sources or sources
         self.writer = self._tensorboard(tensorboard) if tensorboard else None
         self.stop_requested = False
+        self.diverged: list[LayerStats] = []
 
     @staticmethod
     def _tensorboard(folder: Path):
@@ -199,16 +201,19 @@ class Trainer:
     def validate(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
         """Mean PSNR (dB) over the validation windows of each image the model outputs
         (``output`` and, for FineNet, ``enhanced`` and ``interpolated``) and of the blurred
-        centre frame (``input``)."""
+        centre frame (``input``). Deformable layers whose mean offset exceeds their feature
+        map are listed in ``self.diverged`` (``LayerStats``)."""
         self.model.eval()
         scores: dict[str, list[torch.Tensor]] = {}
-        for batch in batches:
-            crops = centre_slice(batch["crops"], self.radius).to(self.device)
-            heatmaps = centre_slice(batch["heatmaps"], self.radius).to(self.device)
-            target = batch["target"].to(self.device)
-            images = {**self.model(crops, heatmaps), "input": crops[:, self.radius]}
-            for name, image in images.items():
-                scores.setdefault(name, []).append(psnr(image.float(), target).cpu())
+        with AlignmentRecorder(self.model) as recorder:
+            for batch in batches:
+                crops = centre_slice(batch["crops"], self.radius).to(self.device)
+                heatmaps = centre_slice(batch["heatmaps"], self.radius).to(self.device)
+                target = batch["target"].to(self.device)
+                images = {**self.model(crops, heatmaps), "input": crops[:, self.radius]}
+                for name, image in images.items():
+                    scores.setdefault(name, []).append(psnr(image.float(), target).cpu())
+        self.diverged = [layer for layer in recorder.stats() if layer.beyond_map]
         self.model.train()
         return {name: torch.cat(values).mean().item() for name, values in scores.items()}
 
@@ -319,7 +324,13 @@ class Trainer:
                                            pin_memory=self.device.type == "cuda", **kwargs)
 
     def _log_row(self, writer, step, phase, lr, losses, val_batches, start_time) -> list:
-        scores = self.validate(val_batches) if val_batches else {}
+        scores = {}
+        if val_batches:
+            scores = self.validate(val_batches)
+            for layer in self.diverged:
+                self.log(f"warning: step {step}: {layer.name} offsets average {layer.offset_mean:.0f} px on its "
+                         f"{layer.feature_side}-px map (masks {layer.mask_spread:.2f} from 0.5): that alignment has "
+                         "diverged")
         mean_loss = sum(losses) / len(losses) if losses else None
 
         def number(value: float | None, digits: int) -> str:
