@@ -16,7 +16,7 @@ FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--model", "model_name", required=True, help="A registered name (shipped weights) or a checkpoint.")
 @click.option("--data", type=FOLDER, help="Folder of face videos to cut the windows from.")
 @click.option("--images", type=FOLDER, help="Folder of face photos, used as pseudo-videos.")
-@click.option("--windows", type=click.IntRange(min=1), default=16, show_default=True, help="Windows to run.")
+@click.option("--windows", type=click.IntRange(min=1), default=16, show_default=True, help="Windows to run (batches of 16; rounded up).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the windows and their blur.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
               help="Face-track cache (default: the user cache directory, shared with train).")
@@ -46,7 +46,7 @@ def alignment(model_name: str, data: Path | None, images: Path | None, windows: 
     if not deformable_layers(model):
         raise UsageError(f"{config.name!r} has no deformable alignment to inspect")
     sources = load_sources(data, images, cache_dir=cache or user_cache_dir() / "faces", crop_size=config.crop_size,
-                           max_frames=2000, log=lambda message: None)
+                           max_frames=2000, log=lambda message: click.echo(message, err=True))
     window_config = WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size)
     loader = WindowBatches(sources, window_config, batch=min(windows, 16), seed=seed, length=math.ceil(windows / 16))
     batches = []
