@@ -16,7 +16,8 @@ FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--model", "model_name", required=True, help="A registered name (shipped weights) or a checkpoint.")
 @click.option("--data", type=FOLDER, help="Folder of face videos to cut the windows from.")
 @click.option("--images", type=FOLDER, help="Folder of face photos, used as pseudo-videos.")
-@click.option("--windows", type=click.IntRange(min=1), default=16, show_default=True, help="Windows to run (batches of 16; rounded up).")
+@click.option("--windows", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Windows to run (batches of 16; rounded up).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the windows and their blur.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
               help="Face-track cache (default: the user cache directory, shared with train).")
