@@ -21,7 +21,8 @@ def test_fresh_network_has_zero_offsets_and_masks_at_half():
     model = build_model(config, seed=0)
     layers = alignment_stats(model, _batches(config))
     assert [layer.name for layer in layers] == [name for name, _ in deformable_layers(model)]
-    assert layers and all(layer.offset_mean == 0 and layer.offset_max == 0 and layer.mask_spread == 0 for layer in layers)
+    assert layers
+    assert all(layer.offset_mean == 0 and layer.offset_max == 0 and layer.mask_spread == 0 for layer in layers)
     assert landmark_effect(model, _batches(config)) == 0
 
 
