@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from model_helpers import randomize_offsets, small_config, window_inputs
 from streamfilter.cli import facedeblur, run
-from streamfilter.models.alignment_stats import alignment_stats, deformable_layers, landmark_effect
+from streamfilter.models.alignment_stats import deformable_layers, inspect_alignment
 from streamfilter.models.checkpoint import save_checkpoint
 from streamfilter.models.registry import build_model, get_config
 
@@ -19,11 +19,11 @@ def _batches(config, count: int = 2):
 def test_fresh_network_has_zero_offsets_and_masks_at_half():
     config = small_config("finenet")
     model = build_model(config, seed=0)
-    layers = alignment_stats(model, _batches(config))
+    layers, effect = inspect_alignment(model, _batches(config))
     assert [layer.name for layer in layers] == [name for name, _ in deformable_layers(model)]
     assert layers
     assert all(layer.offset_mean == 0 and layer.offset_max == 0 and layer.mask_spread == 0 for layer in layers)
-    assert landmark_effect(model, _batches(config)) == 0
+    assert effect == 0
 
 
 def test_offsets_larger_than_the_map_are_flagged():
@@ -32,7 +32,7 @@ def test_offsets_larger_than_the_map_are_flagged():
     name, layer = deformable_layers(model)[0]
     with torch.no_grad():
         layer.offset_mask.bias.fill_(100.0)
-    stats = {s.name: s for s in alignment_stats(model, _batches(config))}
+    stats = {s.name: s for s in inspect_alignment(model, _batches(config))[0]}
     assert stats[name].offset_mean == 100.0 and stats[name].beyond_map
     assert stats[name].mask_spread > 0.49
     assert not any(s.beyond_map for n, s in stats.items() if n != name)
@@ -43,7 +43,7 @@ def test_landmark_effect_tells_foc_from_nofoc():
         config = small_config(name)
         model = build_model(config, seed=0)
         randomize_offsets(model)
-        effect = landmark_effect(model, _batches(config))
+        _, effect = inspect_alignment(model, _batches(config))
         assert (effect > 0.01) is expect_effect, (name, effect)
 
 

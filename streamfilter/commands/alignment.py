@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -30,13 +29,11 @@ def alignment(model_name: str, data: Path | None, images: Path | None, windows: 
     its masks moved from 0.5 (0.5 = all saturated). Then the largest output change, in 8-bit
     levels, when the landmark heatmaps are zeroed (0: the model ignores its landmarks).
     """
-    import torch
-
     from ..errors import UsageError
-    from ..models.alignment_stats import alignment_stats, deformable_layers, landmark_effect
+    from ..models.alignment_stats import deformable_layers, inspect_alignment
     from ..runtime.build import resolve_model
     from ..runtime.export import user_cache_dir
-    from ..train.dataset import WindowBatches, load_sources
+    from ..train.dataset import fixed_batches, load_sources
     from ..train.loop import centre_slice
     from ..train.windows import WindowConfig
 
@@ -49,15 +46,10 @@ def alignment(model_name: str, data: Path | None, images: Path | None, windows: 
     sources = load_sources(data, images, cache_dir=cache or user_cache_dir() / "faces", crop_size=config.crop_size,
                            max_frames=2000, log=lambda message: click.echo(message, err=True))
     window_config = WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size)
-    loader = WindowBatches(sources, window_config, batch=min(windows, 16), seed=seed, length=math.ceil(windows / 16))
-    batches = []
-    for i in range(len(loader)):
-        batch = loader[i]
-        batches.append((centre_slice(batch["crops"], config.radius), centre_slice(batch["heatmaps"], config.radius)))
-    with torch.inference_mode():
-        layers = alignment_stats(model, batches)
-        effect = landmark_effect(model, batches)
-    click.echo(f"{config.name}: {len(loader) * loader.batch} windows of {data or images}")
+    batches = [(centre_slice(batch["crops"], config.radius), centre_slice(batch["heatmaps"], config.radius))
+               for batch in fixed_batches(sources, window_config, count=windows, seed=seed)]
+    layers, effect = inspect_alignment(model, batches)
+    click.echo(f"{config.name}: {sum(len(crops) for crops, _ in batches)} windows of {data or images}")
     click.echo(f"{'layer':<32} {'map':>5} {'|offset| mean':>14} {'max':>9} {'|mask-0.5|':>11}")
     for layer in layers:
         flag = "  offsets beyond the map" if layer.beyond_map else ""

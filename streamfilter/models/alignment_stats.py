@@ -39,17 +39,30 @@ def deformable_layers(model: SplitModel) -> list[tuple[str, ModulatedDeformConv]
     return [(name, m) for name, m in model.named_modules() if isinstance(m, ModulatedDeformConv)]
 
 
+@dataclass
+class _Running:
+    """Sums over the forward passes one layer has seen."""
+
+    feature_side: int
+    offset_mean: float = 0.0
+    offset_max: float = 0.0
+    mask_spread: float = 0.0
+    passes: int = 0
+
+
 class AlignmentRecorder:
     """Context manager: while it is open, every forward pass of ``model`` adds the offsets and
-    masks of its deformable layers to the statistics ``stats()`` returns."""
+    masks of its deformable layers to the statistics ``stats()`` returns. It reads the output
+    of each layer's offset conv, so recording adds no convolution."""
 
     def __init__(self, model: SplitModel):
         self.layers = deformable_layers(model)
-        self._sums: dict[str, list[float]] = {}
+        self._running: dict[str, _Running] = {}
         self._handles: list = []
 
     def __enter__(self) -> AlignmentRecorder:
-        self._handles = [module.register_forward_hook(self._hook(name)) for name, module in self.layers]
+        self._handles = [layer.offset_mask.register_forward_hook(self._hook(name, layer))
+                         for name, layer in self.layers]
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -57,55 +70,40 @@ class AlignmentRecorder:
             handle.remove()
         self._handles = []
 
-    def _hook(self, name: str):
+    def _hook(self, name: str, layer: ModulatedDeformConv):
         @torch.no_grad()
-        def record(module: ModulatedDeformConv, inputs: tuple[Tensor, Tensor], _output: Tensor) -> None:
-            x, offset_feature = inputs
-            offset_mask = module.offset_mask(offset_feature).float()
-            split = 2 * module.deformable_groups * module.kernel_size**2
-            offsets = offset_mask[:, :split].abs()
-            spread = (torch.sigmoid(offset_mask[:, split:]) - 0.5).abs()
-            entry = self._sums.setdefault(name, [x.shape[-1], 0.0, 0.0, 0.0, 0])
-            entry[1] += offsets.mean().item()
-            entry[2] = max(entry[2], offsets.max().item())
-            entry[3] += spread.mean().item()
-            entry[4] += 1
+        def record(_conv: torch.nn.Module, _inputs: tuple[Tensor], offset_mask: Tensor) -> None:
+            offsets, masks = layer.offsets_and_masks(offset_mask.float())
+            offsets = offsets.abs()
+            running = self._running.setdefault(name, _Running(offset_mask.shape[-1]))
+            running.offset_mean += offsets.mean().item()
+            running.offset_max = max(running.offset_max, offsets.max().item())
+            running.mask_spread += (masks - 0.5).abs().mean().item()
+            running.passes += 1
         return record
 
     def stats(self) -> list[LayerStats]:
         """One entry per deformable layer that ran, in module order."""
-        return [LayerStats(name, int(side), total / count, peak, spread / count)
-                for name, (side, total, peak, spread, count) in
-                ((n, self._sums[n]) for n, _ in self.layers if n in self._sums)]
+        return [LayerStats(name, r.feature_side, r.offset_mean / r.passes, r.offset_max, r.mask_spread / r.passes)
+                for name, r in ((n, self._running.get(n)) for n, _ in self.layers) if r is not None]
 
 
 @torch.no_grad()
-def alignment_stats(model: SplitModel, batches: list[tuple[Tensor, Tensor]]) -> list[LayerStats]:
-    """Per deformable layer of ``model``, its offsets and masks over ``batches`` of (crops
-    (N, T, 3, S, S), heatmaps (N, T, 68, H, H)); layers in module order."""
+def inspect_alignment(model: SplitModel, batches: list[tuple[Tensor, Tensor]]) -> tuple[list[LayerStats], float]:
+    """Run ``model`` on ``batches`` of (crops (N, T, 3, S, S), heatmaps (N, T, 68, H, H)) with
+    and without its heatmaps: (per deformable layer its offsets and masks with the heatmaps, in
+    module order; the largest change of the output in 8-bit levels when every heatmap is zero,
+    0 for a network that ignores its landmarks)."""
     was_training = model.training
     model.eval()
+    recorder = AlignmentRecorder(model)
+    largest = 0.0
     try:
-        with AlignmentRecorder(model) as recorder:
-            for crops, heatmaps in batches:
-                model(crops, heatmaps)
-    finally:
-        model.train(was_training)
-    return recorder.stats()
-
-
-@torch.no_grad()
-def landmark_effect(model: SplitModel, batches: list[tuple[Tensor, Tensor]]) -> float:
-    """Largest change of the output (8-bit levels) over ``batches`` when every heatmap is
-    replaced by zeros: 0 for a network that ignores its landmarks."""
-    was_training = model.training
-    model.eval()
-    try:
-        largest = 0.0
         for crops, heatmaps in batches:
-            with_landmarks = model(crops, heatmaps)["output"].float()
+            with recorder:
+                with_landmarks = model(crops, heatmaps)["output"].float()
             without = model(crops, torch.zeros_like(heatmaps))["output"].float()
             largest = max(largest, (with_landmarks - without).abs().max().item() * 255)
-        return largest
     finally:
         model.train(was_training)
+    return recorder.stats(), largest

@@ -167,11 +167,14 @@ class ModulatedDeformConv(nn.Module):
         nn.init.zeros_(self.offset_mask.bias)
         self.offset_mask.init_scale = 0.0
 
-    def forward(self, x: Tensor, offset_feature: Tensor) -> Tensor:
+    def offsets_and_masks(self, offset_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The offset conv's output (N, 3 G kH kW, H, W) -> offsets (N, 2 G kH kW, H, W) and
+        masks (N, G kH kW, H, W) in (0, 1)."""
         split = 2 * self.deformable_groups * self.kernel_size * self.kernel_size
-        offset_mask = self.offset_mask(offset_feature)
-        offset = offset_mask[:, :split]
-        mask = torch.sigmoid(offset_mask[:, split:])
+        return offset_mask[:, :split], torch.sigmoid(offset_mask[:, split:])
+
+    def forward(self, x: Tensor, offset_feature: Tensor) -> Tensor:
+        offset, mask = self.offsets_and_masks(self.offset_mask(offset_feature))
         return deform_conv2d(
             x, self.weight, self.bias, offset, mask, 1, self.kernel_size // 2, 1, self.deformable_groups
         )

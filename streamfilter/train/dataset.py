@@ -6,6 +6,7 @@ same whatever the number of loader workers and a resumed run continues it exactl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,3 +83,10 @@ class WindowBatches(torch.utils.data.Dataset):
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_sampler": None}
+
+
+def fixed_batches(sources: Sources, config: WindowConfig, *, count: int, seed: int) -> list[dict[str, torch.Tensor]]:
+    """``count`` windows drawn with ``seed`` (rounded up to whole batches of at most 16), as
+    ``WindowBatches`` batches: the same windows on every call."""
+    batches = WindowBatches(sources, config, batch=min(count, 16), seed=seed, length=math.ceil(count / 16))
+    return [batches[i] for i in range(len(batches))]

@@ -34,7 +34,7 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.registry import build_model, get_config
 from ..models.split import SplitModel
-from .dataset import Sources, WindowBatches
+from .dataset import Sources, WindowBatches, fixed_batches
 from .objective import Phase, phase_loss, phases_for, set_trainable
 from .windows import WindowConfig
 
@@ -193,9 +193,7 @@ class Trainer:
         count = self.options.val_windows
         if count == 0:
             return []
-        batches = WindowBatches(self.val_sources, self.window_config, batch=min(count, 16), seed=self.options.seed + 7919,
-                                length=math.ceil(count / 16))
-        return [batches[i] for i in range(len(batches))]
+        return fixed_batches(self.val_sources, self.window_config, count=count, seed=self.options.seed + 7919)
 
     @torch.no_grad()
     def validate(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
