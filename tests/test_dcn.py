@@ -115,3 +115,18 @@ def test_cuda_matches_cpu():
     cpu = deform_conv2d(*args, 1, 1, 1, 2)
     gpu = deform_conv2d(*(a.cuda() for a in args), 1, 1, 1, 2)
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_bounded_offsets_saturate_at_the_bound_and_keep_small_ones():
+    layer = ModulatedDeformConv(4, 4, offset_channels=4, deformable_groups=2, max_offset=2.0)
+    split = 2 * 2 * 9
+    with torch.no_grad():
+        layer.offset_mask.bias[:split:2].fill_(500.0)
+        layer.offset_mask.bias[1:split:2].fill_(0.01)
+    offset, mask = layer.offsets_and_masks(layer.offset_mask(torch.randn(1, 4, 5, 5)))
+    assert offset.abs().max() <= 2.0
+    torch.testing.assert_close(offset[:, 0:split:2], torch.full_like(offset[:, 0:split:2], 2.0))
+    torch.testing.assert_close(offset[:, 1:split:2], torch.full_like(offset[:, 1:split:2], 0.01), rtol=1e-4, atol=0)
+    assert torch.all(mask == 0.5)
+    with pytest.raises(ValueError, match="max_offset"):
+        ModulatedDeformConv(4, 4, offset_channels=4, deformable_groups=2, max_offset=-1.0)

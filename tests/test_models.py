@@ -121,11 +121,20 @@ def test_untrained_dcn_behaves_like_a_convolution():
         ({"channels": 0}, "channels=0"),
         ({"branches": "enhance", "fusion": "early"}, "fusion='early'"),
         ({"offsets": "edvr", "landmarks": True}, "landmarks=True"),
+        ({"offset_bound": 1.5}, "offset_bound=1.5"),
+        ({"offset_bound": -0.1}, "offset_bound=-0.1"),
     ],
 )
 def test_bad_config_values_are_named(overrides, message):
     with pytest.raises(ModelError, match=message.replace("(", r"\(")):
         dataclasses.replace(get_config("finenet"), **overrides)
+
+
+def test_offset_bound_is_a_fraction_of_each_level_side():
+    model = build_model(dataclasses.replace(get_config("finenet-lite"), offset_bound=0.25))
+    align = model.window.interp.align  # 128-px crops: levels of 32, 16 and 8 px
+    assert (align.dconv1.max_offset, align.dconv2.max_offset, align.dconv3.max_offset) == (8.0, 4.0, 2.0)
+    assert build_model(get_config("finenet-lite")).window.enhance.align.dconv1.max_offset == 0.0
 
 
 def test_config_dict_round_trip_and_unknown_fields():

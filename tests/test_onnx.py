@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -11,16 +13,16 @@ from click.testing import CliRunner
 from model_helpers import randomize_offsets
 
 from streamfilter.cli import facedeblur, run
+from streamfilter.models.config import ModelConfig
 from streamfilter.models.registry import build_model, get_config
 from streamfilter.runtime.export import export_onnx, graph_paths
 
 
-def _parity(name: str, tmp_path, *, batch: int) -> tuple[float, float, set[str]]:
+def _parity(config: ModelConfig, tmp_path, *, batch: int) -> tuple[float, float, set[str]]:
     """Max |ORT - torch| of the per-frame and per-window graphs, and the window graph's ops."""
-    model = build_model(get_config(name), seed=0)
+    model = build_model(config, seed=0)
     randomize_offsets(model)
-    config = model.config
-    paths = export_onnx(model, tmp_path / f"{name}.onnx")
+    paths = export_onnx(model, tmp_path / f"{config.name}.onnx")
     frame = ort.InferenceSession(str(paths.frame), providers=["CPUExecutionProvider"])
     window = ort.InferenceSession(str(paths.window), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(7)
@@ -41,15 +43,24 @@ def _parity(name: str, tmp_path, *, batch: int) -> tuple[float, float, set[str]]
 
 
 def test_finenet_lite_onnxruntime_matches_torch(tmp_path):
-    frame_diff, window_diff, ops = _parity("finenet-lite", tmp_path, batch=3)  # exported with batch 2
+    frame_diff, window_diff, ops = _parity(get_config("finenet-lite"), tmp_path, batch=3)  # exported with batch 2
     assert "DeformConv" in ops
+    assert frame_diff <= 1e-4
+    assert window_diff <= 1e-4
+
+
+def test_bounded_offsets_export_and_match_torch(tmp_path):
+    # randomize_offsets gives offsets of about a pixel; the level-1 bound is 1.6 px, level 3 0.4 px
+    config = dataclasses.replace(get_config("finenet-lite"), offset_bound=0.05)
+    frame_diff, window_diff, ops = _parity(config, tmp_path, batch=2)
+    assert {"DeformConv", "Tanh"} <= ops
     assert frame_diff <= 1e-4
     assert window_diff <= 1e-4
 
 
 @pytest.mark.slow
 def test_finenet_onnxruntime_matches_torch(tmp_path):
-    frame_diff, window_diff, _ = _parity("finenet", tmp_path, batch=1)
+    frame_diff, window_diff, _ = _parity(get_config("finenet"), tmp_path, batch=1)
     assert frame_diff <= 1e-4
     assert window_diff <= 1e-4
 

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from streamfilter.errors import ModelError, UsageError
+from streamfilter.models.checkpoint import read_checkpoint_config
 from streamfilter.models.config import FineNetConfig
 from streamfilter.train.dataset import Sources, WindowBatches, load_sources
 from streamfilter.train.degrade import DegradeConfig
 from streamfilter.train.loop import Schedule, Trainer, TrainOptions
-from streamfilter.train.objective import phases_for, set_trainable
+from streamfilter.train.objective import offset_path_parameters, phases_for, set_trainable
 from streamfilter.models.registry import build_model
 from streamfilter.train.windows import WindowConfig
 
@@ -181,3 +182,41 @@ def test_init_starts_from_a_checkpoint_and_refuses_another_configuration(tmp_pat
     with pytest.raises(ModelError, match="channels"):
         Trainer(options(init=str(tmp_path / "first" / "model.safetensors")), photo_sources, tmp_path / "other",
                 config=other, log=lambda message: None, progress=False).run(resume=False)
+
+
+def test_offset_lr_scale_moves_the_offset_path_faster(tmp_path, photo_sources):
+    changes = {}
+    for scale in (1.0, 30.0):
+        run = trainer(tmp_path / f"scale{scale}", photo_sources, steps=4, combine_share=0.0, val_windows=0,
+                      offset_lr_scale=scale)
+        path = offset_path_parameters(run.model)
+        groups = run._optimizer(run.schedule.phases[0]).param_groups
+        assert [group["lr"] for group in groups] == pytest.approx([2e-3] if scale == 1 else [2e-3, 6e-2])
+        if scale != 1:
+            assert {id(p) for p in groups[1]["params"]} == {id(p) for p in path}
+        encoder = run.model.frame.heatmaps.body[0][0].weight
+        start = encoder.detach().clone()
+        run.run(resume=False)
+        changes[scale] = (encoder.detach() - start).abs().mean().item()
+    assert changes[30.0] > 5 * changes[1.0] > 0
+    with pytest.raises(UsageError, match="offset learning-rate scale"):
+        options(offset_lr_scale=0.0)
+
+
+def test_offset_path_is_the_offset_networks_and_the_heatmap_encoder():
+    model = build_model(TINY, seed=0)
+    names = {name for name, p in model.named_parameters() if any(p is q for q in offset_path_parameters(model))}
+    assert any(".heatmaps." in name for name in names)
+    assert any(name.endswith("dconv1.offset_mask.weight") for name in names)
+    assert any(".offsets3." in name for name in names)
+    assert not any(".reconstruct." in name or name.endswith("dconv1.weight") or ".combine." in name
+                   for name in names)
+
+
+def test_offset_bound_option_sets_the_trained_configuration(tmp_path, photo_sources):
+    run = trainer(tmp_path / "run", photo_sources, steps=1, val_windows=0, offset_bound=0.25)
+    assert run.model.config.offset_bound == 0.25
+    run.run(resume=False)
+    assert read_checkpoint_config(tmp_path / "run" / "model.safetensors").offset_bound == 0.25
+    with pytest.raises(UsageError, match="offset bound"):
+        options(offset_bound=2.0)

@@ -38,12 +38,17 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--max-frames", type=int, default=2000, show_default=True, help="Frames read per training video.")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False),
               help="Start from this checkpoint of the same model (fine-tuning) instead of a fresh network.")
+@click.option("--offset-lr-scale", type=float, default=1.0, show_default=True,
+              help="Learning-rate multiplier of the offset path (offset networks, heatmap encoder).")
+@click.option("--offset-bound", type=float, default=None,
+              help="Bound deformable offsets to this fraction of their feature map (default: the model's).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @debug_option
 def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data,
-          val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, resume,
+          val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, offset_lr_scale,
+          offset_bound, resume,
           tensorboard, quiet, debug) -> None:
     """Train MODEL on windows synthesised from sharp face videos (--data) and photos (--images).
 
@@ -75,7 +80,8 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
     options = TrainOptions(model=model_name, steps=steps, batch=batch, lr=lr, lr_floor=lr_floor,
                            combine_share=combine_share, sharp_share=sharp_share, seed=seed, val_windows=val_windows,
                            val_every=val_every, checkpoint_minutes=checkpoint_minutes, workers=workers, device=device,
-                           threads=threads, init=init)
+                           threads=threads, init=init, offset_lr_scale=offset_lr_scale,
+                           offset_bound=offset_bound)
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     cache_dir = cache or user_cache_dir() / "faces"
     sources = load_sources(data, images, cache_dir=cache_dir, crop_size=config.crop_size, max_frames=max_frames, log=log)

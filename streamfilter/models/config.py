@@ -48,6 +48,9 @@ class FineNetConfig:
     landmarks:          whether the top-level FOC sees the landmark heatmaps
     branches:           'both', 'enhance' (enhancement only) or 'interp' (interpolation only)
     fusion:             'late' (combination module on the two images) or 'early' (features)
+    offset_bound:       largest |offset| of a deformable tap as a fraction of its feature map's
+                        side, enforced smoothly (``ModulatedDeformConv``); 0 leaves offsets
+                        unbounded, as the paper and the first shipped checkpoints do
     """
 
     name: str
@@ -64,6 +67,7 @@ class FineNetConfig:
     landmarks: bool = True
     branches: BranchesKind = "both"
     fusion: FusionKind = "late"
+    offset_bound: float = 0.0
 
     kind = "finenet"
     radius = 2
@@ -76,6 +80,8 @@ class FineNetConfig:
         _check_choice("offsets", self.offsets, OffsetsKind)
         _check_choice("branches", self.branches, BranchesKind)
         _check_choice("fusion", self.fusion, FusionKind)
+        if not isinstance(self.offset_bound, int | float) or not 0.0 <= self.offset_bound <= 1.0:
+            raise ModelError(f"offset_bound={self.offset_bound!r} must be a fraction in [0, 1]")
         if self.crop_size % 32:
             raise ModelError(f"crop_size={self.crop_size} must be a multiple of 32")
         if self.channels % self.deformable_groups:

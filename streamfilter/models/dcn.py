@@ -139,7 +139,9 @@ class ModulatedDeformConv(nn.Module):
     A plain conv maps the offset feature (N, Cf, Ho, Wo) to 3 G kH kW channels: the first
     2 G kH kW are offsets (ONNX layout), the rest pass through a sigmoid to give the masks.
     That conv starts at zero (offsets 0, masks 0.5), the usual DCNv2 initialisation, so an
-    untrained layer behaves like a regular convolution.
+    untrained layer behaves like a regular convolution. With ``max_offset`` > 0 the offsets are
+    ``max_offset * tanh(raw / max_offset)``: the identity near zero, never beyond ``max_offset``
+    pixels, so an alignment cannot run off its feature map (0: unbounded).
 
     forward(x: (N, C, H, W), offset_feature: (N, Cf, H, W)) -> (N, Co, H, W)
     """
@@ -152,12 +154,16 @@ class ModulatedDeformConv(nn.Module):
         offset_channels: int,
         deformable_groups: int,
         kernel_size: int = 3,
+        max_offset: float = 0.0,
     ):
         super().__init__()
+        if max_offset < 0:
+            raise ValueError(f"max_offset must be >= 0, got {max_offset}")
         if in_channels % deformable_groups:
             raise ValueError(f"in_channels={in_channels} is not divisible by deformable_groups={deformable_groups}")
         self.deformable_groups = deformable_groups
         self.kernel_size = kernel_size
+        self.max_offset = float(max_offset)
         taps = kernel_size * kernel_size
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -169,9 +175,12 @@ class ModulatedDeformConv(nn.Module):
 
     def offsets_and_masks(self, offset_mask: Tensor) -> tuple[Tensor, Tensor]:
         """The offset conv's output (N, 3 G kH kW, H, W) -> offsets (N, 2 G kH kW, H, W) and
-        masks (N, G kH kW, H, W) in (0, 1)."""
+        masks (N, G kH kW, H, W) in (0, 1); offsets within ``max_offset`` when it is set."""
         split = 2 * self.deformable_groups * self.kernel_size * self.kernel_size
-        return offset_mask[:, :split], torch.sigmoid(offset_mask[:, split:])
+        offset = offset_mask[:, :split]
+        if self.max_offset > 0:
+            offset = self.max_offset * torch.tanh(offset / self.max_offset)
+        return offset, torch.sigmoid(offset_mask[:, split:])
 
     def forward(self, x: Tensor, offset_feature: Tensor) -> Tensor:
         offset, mask = self.offsets_and_masks(self.offset_mask(offset_feature))

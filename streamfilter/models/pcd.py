@@ -38,7 +38,9 @@ class CascadedAlignment(nn.Module):
         deformable_groups: int,
         offsets: OffsetsKind,
         landmarks: bool,
+        max_offsets: tuple[float, float, float] = (0.0, 0.0, 0.0),
     ):
+        """max_offsets: bound of each level's (1, 2, 3) offsets in pixels (0: unbounded)."""
         super().__init__()
         self.source = source
         self.landmarks = landmarks
@@ -52,12 +54,13 @@ class CascadedAlignment(nn.Module):
         self.fuse1 = ConvAct(frames * channels, channels)
         self.offsets1 = top(channels, inputs=2 + (frames if landmarks else 0))
 
-        def dconv() -> ModulatedDeformConv:
+        def dconv(max_offset: float) -> ModulatedDeformConv:
             return ModulatedDeformConv(
-                channels, channels, offset_channels=channels, deformable_groups=deformable_groups
+                channels, channels, offset_channels=channels, deformable_groups=deformable_groups,
+                max_offset=max_offset,
             )
 
-        self.dconv3, self.dconv2, self.dconv1 = dconv(), dconv(), dconv()
+        self.dconv3, self.dconv2, self.dconv1 = dconv(max_offsets[2]), dconv(max_offsets[1]), dconv(max_offsets[0])
         self.merge2 = ConvAct(2 * channels, channels)
         self.merge1 = ConvAct(2 * channels, channels)
 
@@ -70,6 +73,7 @@ class CascadedAlignment(nn.Module):
             deformable_groups=config.deformable_groups,
             offsets=config.offsets,
             landmarks=config.landmarks,
+            max_offsets=tuple(config.offset_bound * config.crop_size / 2 ** (1 + level) for level in (1, 2, 3)),
         )
 
     def forward(self, pyramid: Pyramid, heatmaps: list[Tensor] | None) -> Tensor:

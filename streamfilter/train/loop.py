@@ -31,11 +31,11 @@ from ..errors import UsageError
 from ..models.alignment_stats import AlignmentRecorder, LayerStats
 from ..models.blocks import zero_image_heads
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from ..models.config import ModelConfig
+from ..models.config import FineNetConfig, ModelConfig
 from ..models.registry import build_model, get_config
 from ..models.split import SplitModel
 from .dataset import Sources, WindowBatches, fixed_batches
-from .objective import Phase, phase_loss, phases_for, set_trainable
+from .objective import Phase, offset_path_parameters, phase_loss, phases_for, set_trainable
 from .windows import WindowConfig
 
 STATE_FILE = "state.pt"
@@ -55,7 +55,10 @@ class TrainOptions:
     windows and how often (steps) to score them; checkpoint_minutes: wall time between
     checkpoints; workers: data loader processes (0 = in the training process); init: a
     checkpoint of the same configuration to start from instead of a fresh initialisation
-    (fine-tuning; the schedule, phases included, starts over)."""
+    (fine-tuning; the schedule, phases included, starts over); offset_lr_scale: learning-rate
+    multiplier of the parameters that reach the output only through deformable offsets and
+    masks (``offset_path_parameters``), which otherwise barely move from their initialisation;
+    offset_bound: the configuration's ``offset_bound`` to train with (None: the registry's)."""
 
     model: str
     steps: int
@@ -73,6 +76,8 @@ class TrainOptions:
     device: str = "cpu"
     threads: int = 2
     init: str | None = None
+    offset_lr_scale: float = 1.0
+    offset_bound: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1:
@@ -83,6 +88,10 @@ class TrainOptions:
             raise UsageError(f"bad learning rate {self.lr} or floor {self.lr_floor}")
         if self.sharp_share is not None and not 0.0 <= self.sharp_share <= 1.0:
             raise UsageError(f"sharp share must be in [0, 1], got {self.sharp_share}")
+        if self.offset_lr_scale <= 0:
+            raise UsageError(f"offset learning-rate scale must be > 0, got {self.offset_lr_scale}")
+        if self.offset_bound is not None and not 0.0 <= self.offset_bound <= 1.0:
+            raise UsageError(f"offset bound must be a fraction in [0, 1], got {self.offset_bound}")
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,10 @@ class Trainer:
         self.progress = progress
         self.device = torch.device(options.device)
         config = config or get_config(options.model)
+        if options.offset_bound is not None:
+            if not isinstance(config, FineNetConfig):
+                raise UsageError(f"--offset-bound: {config.name!r} has no deformable alignment")
+            config = dataclasses.replace(config, offset_bound=options.offset_bound)
         self.model: SplitModel = zero_image_heads(build_model(config, seed=options.seed)).to(self.device)
         self.radius = config.radius
         self.window_config = window or WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size)
@@ -177,7 +190,20 @@ class Trainer:
             )
 
     def _optimizer(self, phase: Phase) -> torch.optim.Adam:
-        return torch.optim.Adam(set_trainable(self.model, phase.name), lr=self.options.lr, betas=(0.9, 0.999))
+        """Adam over what ``phase`` trains: one parameter group, or two when the offset path has
+        its own rate (``self.lr_scales`` holds each group's multiplier of the schedule's rate)."""
+        trainable = set_trainable(self.model, phase.name)
+        scale = self.options.offset_lr_scale
+        if scale == 1.0:
+            groups = [trainable]
+        else:
+            offset_path = {id(p) for p in offset_path_parameters(self.model)}
+            groups = [[p for p in trainable if id(p) not in offset_path], [p for p in trainable if id(p) in offset_path]]
+        self.lr_scales = [1.0, scale][:len(groups)]
+        return torch.optim.Adam(
+            [{"params": params, "lr": self.options.lr * s} for params, s in zip(groups, self.lr_scales)],
+            betas=(0.9, 0.999),
+        )
 
     def _save(self, step: int, phase: Phase, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
         state = {"step": step, "elapsed": elapsed, "phase": phase.name, "model": self.model.state_dict(),
@@ -270,8 +296,8 @@ class Trainer:
                     self._save(step, phase, optimizer, time.monotonic() - start_time)
                     phase, optimizer = next_phase, self._optimizer(next_phase)
                     self.log(f"step {step}: phase {phase.name}")
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                for group, scale in zip(optimizer.param_groups, self.lr_scales, strict=True):
+                    group["lr"] = lr * scale
                 crops = centre_slice(batch["crops"], self.radius).to(self.device, non_blocking=True)
                 heatmaps = centre_slice(batch["heatmaps"], self.radius).to(self.device, non_blocking=True)
                 target = batch["target"].to(self.device, non_blocking=True)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..models.config import DFDConfig, FineNetConfig
+from ..models.features import HeatmapEncoder
+from ..models.pcd import CascadedAlignment
 from ..models.split import SplitModel
 from .losses import branch_loss, combine_loss, huber_loss
 
@@ -48,6 +50,21 @@ def set_trainable(model: SplitModel, phase: str) -> list[nn.Parameter]:
         for parameter in combine.parameters():
             parameter.requires_grad_(phase == "combine")
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def offset_path_parameters(model: SplitModel) -> list[nn.Parameter]:
+    """The parameters that reach the output only through deformable offsets and masks: each
+    alignment's offset networks and the convs fusing their inputs, each deformable layer's
+    offset conv, and the heatmap encoder. Their gradient passes through the zero-initialised
+    offset convs, so at a shared learning rate they stay close to their initialisation."""
+    modules: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, CascadedAlignment):
+            modules += [module.offsets1, module.offsets2, module.offsets3, module.fuse1, module.fuse2,
+                        module.dconv1.offset_mask, module.dconv2.offset_mask, module.dconv3.offset_mask]
+        elif isinstance(module, HeatmapEncoder):
+            modules.append(module)
+    return [p for module in modules for p in module.parameters()]
 
 
 def phase_loss(model: SplitModel, phase: str, crops: Tensor, heatmaps: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
