@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from streamfilter.errors import ModelError, UsageError
-from streamfilter.models.checkpoint import read_checkpoint_config
-from streamfilter.models.config import FineNetConfig
+from streamfilter.models.checkpoint import load_checkpoint, read_checkpoint_config
+from streamfilter.models.config import DFDConfig, FineNetConfig
 from streamfilter.train.dataset import Sources, WindowBatches, load_sources
+from streamfilter.train.deep_supervision import DeepSupervision
 from streamfilter.train.degrade import DegradeConfig
 from streamfilter.train.loop import Schedule, Trainer, TrainOptions
 from streamfilter.train.objective import offset_path_parameters, phases_for, set_trainable
@@ -220,3 +221,22 @@ def test_offset_bound_option_sets_the_trained_configuration(tmp_path, photo_sour
     assert read_checkpoint_config(tmp_path / "run" / "model.safetensors").offset_bound == 0.25
     with pytest.raises(UsageError, match="offset bound"):
         options(offset_bound=2.0)
+
+
+def test_deep_supervision_trains_heads_outside_the_model_and_resumes(tmp_path, photo_sources):
+    run = trainer(tmp_path / "run", photo_sources, steps=3, combine_share=0.34, val_windows=0, deep_supervision=1.0)
+    assert set(run.deep.heads) == {"enhance", "interp"}
+    run.run(resume=False)
+    assert all(head.weight.abs().sum() > 0 for head in run.deep.heads.values())
+    plain = build_model(TINY, seed=0)
+    assert load_checkpoint(tmp_path / "run" / "model.safetensors").state_dict().keys() == plain.state_dict().keys()
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    resumed = trainer(tmp_path / "run", photo_sources, steps=4, combine_share=0.34, val_windows=0,
+                      deep_supervision=1.0)
+    resumed.run(resume=True)
+    for name, head in resumed.deep.heads.items():
+        assert torch.equal(head.weight, state["deep"][f"heads.{name}.weight"]), "combine phase leaves the heads alone"
+    with pytest.raises(UsageError, match="deep supervision needs FineNet branches"):
+        DeepSupervision(build_model(DFDConfig(name="d", channels=8, blocks=1, crop_size=32), seed=0))
+    with pytest.raises(UsageError, match="deep supervision weight"):
+        options(deep_supervision=-1.0)

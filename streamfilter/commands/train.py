@@ -42,13 +42,15 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
               help="Learning-rate multiplier of the offset path (offset networks, heatmap encoder).")
 @click.option("--offset-bound", type=float, default=None,
               help="Bound deformable offsets to this fraction of their feature map (default: the model's).")
+@click.option("--deep-supervision", type=float, default=0.0, show_default=True,
+              help="Weight of a training-only loss on each branch's deep features alone (0: off).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @debug_option
 def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data,
           val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, offset_lr_scale,
-          offset_bound, resume,
+          offset_bound, deep_supervision, resume,
           tensorboard, quiet, debug) -> None:
     """Train MODEL on windows synthesised from sharp face videos (--data) and photos (--images).
 
@@ -81,7 +83,7 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
                            combine_share=combine_share, sharp_share=sharp_share, seed=seed, val_windows=val_windows,
                            val_every=val_every, checkpoint_minutes=checkpoint_minutes, workers=workers, device=device,
                            threads=threads, init=init, offset_lr_scale=offset_lr_scale,
-                           offset_bound=offset_bound)
+                           offset_bound=offset_bound, deep_supervision=deep_supervision)
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     cache_dir = cache or user_cache_dir() / "faces"
     sources = load_sources(data, images, cache_dir=cache_dir, crop_size=config.crop_size, max_frames=max_frames, log=log)

@@ -35,6 +35,7 @@ from ..models.config import FineNetConfig, ModelConfig
 from ..models.registry import build_model, get_config
 from ..models.split import SplitModel
 from .dataset import Sources, WindowBatches, fixed_batches
+from .deep_supervision import DeepSupervision
 from .objective import Phase, offset_path_parameters, phase_loss, phases_for, set_trainable
 from .windows import WindowConfig
 
@@ -58,7 +59,9 @@ class TrainOptions:
     (fine-tuning; the schedule, phases included, starts over); offset_lr_scale: learning-rate
     multiplier of the parameters that reach the output only through deformable offsets and
     masks (``offset_path_parameters``), which otherwise barely move from their initialisation;
-    offset_bound: the configuration's ``offset_bound`` to train with (None: the registry's)."""
+    offset_bound: the configuration's ``offset_bound`` to train with (None: the registry's);
+    deep_supervision: weight of the deep-only images' loss in the branch phase
+    (``DeepSupervision``; 0: off)."""
 
     model: str
     steps: int
@@ -78,6 +81,7 @@ class TrainOptions:
     init: str | None = None
     offset_lr_scale: float = 1.0
     offset_bound: float | None = None
+    deep_supervision: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1:
@@ -90,6 +94,8 @@ class TrainOptions:
             raise UsageError(f"sharp share must be in [0, 1], got {self.sharp_share}")
         if self.offset_lr_scale <= 0:
             raise UsageError(f"offset learning-rate scale must be > 0, got {self.offset_lr_scale}")
+        if self.deep_supervision < 0:
+            raise UsageError(f"deep supervision weight must be >= 0, got {self.deep_supervision}")
         if self.offset_bound is not None and not 0.0 <= self.offset_bound <= 1.0:
             raise UsageError(f"offset bound must be a fraction in [0, 1], got {self.offset_bound}")
 
@@ -152,6 +158,7 @@ class Trainer:
                 raise UsageError(f"--offset-bound: {config.name!r} has no deformable alignment")
             config = dataclasses.replace(config, offset_bound=options.offset_bound)
         self.model: SplitModel = zero_image_heads(build_model(config, seed=options.seed)).to(self.device)
+        self.deep = DeepSupervision(self.model).to(self.device) if options.deep_supervision > 0 else None
         self.radius = config.radius
         self.window_config = window or WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size)
         if options.sharp_share is not None:
@@ -193,6 +200,8 @@ class Trainer:
         """Adam over what ``phase`` trains: one parameter group, or two when the offset path has
         its own rate (``self.lr_scales`` holds each group's multiplier of the schedule's rate)."""
         trainable = set_trainable(self.model, phase.name)
+        if self.deep is not None and phase.name == "branch":
+            trainable += list(self.deep.parameters())
         scale = self.options.offset_lr_scale
         if scale == 1.0:
             groups = [trainable]
@@ -208,6 +217,8 @@ class Trainer:
     def _save(self, step: int, phase: Phase, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
         state = {"step": step, "elapsed": elapsed, "phase": phase.name, "model": self.model.state_dict(),
                  "optimizer": optimizer.state_dict()}
+        if self.deep is not None:
+            state["deep"] = self.deep.state_dict()
         tmp = self.run_dir / (STATE_FILE + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.run_dir / STATE_FILE)
@@ -253,6 +264,8 @@ class Trainer:
             self._check_resume()
             state = torch.load(state_path, map_location=self.device, weights_only=True)
             self.model.load_state_dict(state["model"])
+            if self.deep is not None:
+                self.deep.load_state_dict(state["deep"])
             step, elapsed = int(state["step"]), float(state["elapsed"])
         elif state_path.exists():
             raise UsageError(f"{self.run_dir} already holds a run: pass --resume to continue it, or another --out")
@@ -302,7 +315,9 @@ class Trainer:
                 heatmaps = centre_slice(batch["heatmaps"], self.radius).to(self.device, non_blocking=True)
                 target = batch["target"].to(self.device, non_blocking=True)
                 with amp:
-                    loss, parts = phase_loss(self.model, phase.name, crops, heatmaps, target)
+                    loss, _ = phase_loss(self.model, phase.name, crops, heatmaps, target)
+                    if self.deep is not None and phase.name == "branch":
+                        loss = loss + options.deep_supervision * self.deep.loss(target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
