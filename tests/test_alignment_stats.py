@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from click.testing import CliRunner
 
 from model_helpers import randomize_offsets, small_config, window_inputs
 from streamfilter.cli import facedeblur, run
-from streamfilter.models.alignment_stats import deformable_layers, inspect_alignment
+from streamfilter.models.alignment_stats import deep_feature_effect, deformable_layers, inspect_alignment
+from streamfilter.models.blocks import ImageRefine
 from streamfilter.models.checkpoint import save_checkpoint
 from streamfilter.models.registry import build_model, get_config
 
@@ -47,6 +49,22 @@ def test_landmark_effect_tells_foc_from_nofoc():
         assert (effect > 0.01) is expect_effect, (name, effect)
 
 
+def test_deep_feature_effect_vanishes_when_refine_ignores_the_features():
+    config = small_config("finenet")
+    model = build_model(config, seed=0)
+    live = deep_feature_effect(model, _batches(config))
+    assert live.model_change > 0 and live.deep_change > 0
+    with torch.no_grad():
+        for refine in (m for m in model.modules() if isinstance(m, ImageRefine)):
+            conv = refine.merge[0]
+            conv.weight[:, :conv.in_channels // 2] = 0  # the half that reads the deep features
+    silenced = deep_feature_effect(model, _batches(config))
+    assert silenced.deep_change == 0 and silenced.model_change > 0
+    one_window = [window_inputs(config, batch=1)]
+    with pytest.raises(ValueError, match="2 or more"):
+        deep_feature_effect(model, one_window)
+
+
 def test_registered_configs_without_deformable_layers():
     assert deformable_layers(build_model(get_config("dfd"), seed=0)) == []
 
@@ -67,8 +85,9 @@ def test_command_reports_every_layer_and_refuses_models_without_alignment(tmp_pa
     lines = result.output.splitlines()
     for name, _ in deformable_layers(model):
         assert any(line.startswith(name + " ") for line in lines), name
-    effect = float(lines[-1].split(":")[1].split()[0])
-    assert lines[-1].startswith("largest output change with the heatmaps zeroed") and effect > 0
+    effect = float(lines[-2].split(":")[1].split()[0])
+    assert lines[-2].startswith("largest output change with the heatmaps zeroed") and effect > 0
+    assert lines[-1].startswith("mean output change:") and "with another window's deep features" in lines[-1]
 
     assert run(facedeblur, ["alignment", "--model", "dfd", *common]) == 2
     assert "error: 'dfd' has no deformable alignment to inspect" in capsys.readouterr().err

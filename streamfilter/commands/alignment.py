@@ -15,7 +15,7 @@ FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--model", "model_name", required=True, help="A registered name (shipped weights) or a checkpoint.")
 @click.option("--data", type=FOLDER, help="Folder of face videos to cut the windows from.")
 @click.option("--images", type=FOLDER, help="Folder of face photos, used as pseudo-videos.")
-@click.option("--windows", type=click.IntRange(min=1), default=16, show_default=True,
+@click.option("--windows", type=click.IntRange(min=2), default=16, show_default=True,
               help="Windows to run (batches of 16; rounded up).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the windows and their blur.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
@@ -27,10 +27,12 @@ def alignment(model_name: str, data: Path | None, images: Path | None, windows: 
 
     Per deformable layer: mean and largest |offset| in pixels of its feature map, and how far
     its masks moved from 0.5 (0.5 = all saturated). Then the largest output change, in 8-bit
-    levels, when the landmark heatmaps are zeroed (0: the model ignores its landmarks).
+    levels, when the landmark heatmaps are zeroed (0: the model ignores its landmarks), and
+    the mean output change when every reconstruction's deep features come from another window
+    (0: nothing behind the full-resolution image path, alignment included, reaches the output).
     """
     from ..errors import UsageError
-    from ..models.alignment_stats import deformable_layers, inspect_alignment
+    from ..models.alignment_stats import deep_feature_effect, deformable_layers, inspect_alignment
     from ..runtime.build import resolve_model
     from ..runtime.export import user_cache_dir
     from ..train.dataset import fixed_batches, load_sources
@@ -56,3 +58,6 @@ def alignment(model_name: str, data: Path | None, images: Path | None, windows: 
         click.echo(f"{layer.name:<32} {layer.feature_side:>5} {layer.offset_mean:>14.3f} {layer.offset_max:>9.2f} "
                    f"{layer.mask_spread:>11.4f}{flag}")
     click.echo(f"largest output change with the heatmaps zeroed: {effect:.4f} levels")
+    deep = deep_feature_effect(model, batches)
+    click.echo(f"mean output change: {deep.model_change:.4f} levels from the blurred input, "
+               f"{deep.deep_change:.4f} with another window's deep features")

@@ -1,8 +1,10 @@
 """What a network's deformable alignment does on given windows.
 
-Two questions a FineNet checkpoint should answer before anyone reads an ablation into it:
+Three questions a FineNet checkpoint should answer before anyone reads an ablation into it:
 are its offsets sane (a layer whose offsets exceed its feature map samples padding, and its
-saturated masks then gate nothing), and does its output depend on the landmark heatmaps at all?
+saturated masks then gate nothing), does its output depend on the landmark heatmaps at all,
+and does it depend on its deep features (everything behind each reconstruction, alignment
+included) or only on the full-resolution image path of ``ImageRefine``?
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .blocks import Reconstruction
 from .dcn import ModulatedDeformConv
 from .split import SplitModel
 
@@ -107,3 +110,45 @@ def inspect_alignment(model: SplitModel, batches: list[tuple[Tensor, Tensor]]) -
     finally:
         model.train(was_training)
     return recorder.stats(), largest
+
+
+@dataclass(frozen=True)
+class DeepFeatureEffect:
+    """Mean |change| in 8-bit levels of the output over a set of windows: ``model_change``
+    against the blurred centre frame (all the model does), ``deep_change`` when every
+    reconstruction's deep features come from another window (what the deep path does)."""
+
+    model_change: float
+    deep_change: float
+
+
+@torch.no_grad()
+def deep_feature_effect(model: SplitModel, batches: list[tuple[Tensor, Tensor]]) -> DeepFeatureEffect:
+    """Run ``model`` on ``batches`` of (crops (N, T, 3, S, S), heatmaps (N, T, 68, H, H)), N >= 2,
+    as it is and with the output of every ``Reconstruction.body`` rolled by one window along
+    the batch; a model whose output ignores its deep features gives ``deep_change`` 0."""
+    if any(len(crops) < 2 for crops, _ in batches):
+        raise ValueError("the deep-feature check swaps features between windows: batches need 2 or more")
+    rolled = {"on": False}
+
+    def roll(module, args, output):
+        return torch.roll(output, 1, dims=0) if rolled["on"] else output
+
+    hooks = [m.body.register_forward_hook(roll) for m in model.modules() if isinstance(m, Reconstruction)]
+    was_training = model.training
+    model.eval()
+    model_change = deep_change = 0.0
+    try:
+        for crops, heatmaps in batches:
+            rolled["on"] = False
+            output = model(crops, heatmaps)["output"].float()
+            rolled["on"] = True
+            swapped = model(crops, heatmaps)["output"].float()
+            centre = crops[:, crops.shape[1] // 2].float()
+            model_change += (output.clamp(0, 1) - centre).abs().mean().item() * 255 / len(batches)
+            deep_change += (output - swapped).abs().mean().item() * 255 / len(batches)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return DeepFeatureEffect(model_change, deep_change)
