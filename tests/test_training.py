@@ -107,8 +107,8 @@ def test_tiny_run_learns_a_fixed_blur(tmp_path, photo_sources):
 
 def test_validation_warns_about_a_diverged_alignment(tmp_path, photo_sources):
     messages = []
-    run = Trainer(options(steps=1, val_every=1), photo_sources, tmp_path / "run", config=TINY, log=messages.append,
-                  progress=False)
+    run = Trainer(options(steps=1, val_every=1), photo_sources, tmp_path / "run", config=TINY,
+                  log=lambda message: None, warn=messages.append, progress=False)  # as with train -q
     layer = run.model.window.interp.align.dconv1
     with torch.no_grad():
         layer.offset_mask.bias[: 2 * layer.deformable_groups * 9].fill_(500.0)

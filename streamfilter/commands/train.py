@@ -46,7 +46,7 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
               help="Weight of a training-only loss on each branch's deep features alone (0: off).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or progress messages (warnings still print).")
 @debug_option
 def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data,
           val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, offset_lr_scale,
@@ -84,7 +84,11 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
                            val_every=val_every, checkpoint_minutes=checkpoint_minutes, workers=workers, device=device,
                            threads=threads, init=init, offset_lr_scale=offset_lr_scale,
                            offset_bound=offset_bound, deep_supervision=deep_supervision)
-    log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+
+    def echo(message: str) -> None:
+        click.echo(message, err=True)
+
+    log = (lambda message: None) if quiet else echo
     cache_dir = cache or user_cache_dir() / "faces"
     sources = load_sources(data, images, cache_dir=cache_dir, crop_size=config.crop_size, max_frames=max_frames, log=log)
     val_sources = None
@@ -92,6 +96,6 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
         val_sources = load_sources(val_data, None, cache_dir=cache_dir, crop_size=config.crop_size,
                                    max_frames=max_frames, log=log)
     trainer = Trainer(options, sources, out, val_sources=val_sources, tensorboard=tensorboard, log=log,
-                      progress=not quiet)
+                      warn=echo, progress=not quiet)
     model_path = trainer.run(resume=resume)
     click.echo(f"model checkpoint: {model_path}", err=True)

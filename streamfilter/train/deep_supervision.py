@@ -3,9 +3,9 @@
 Each branch ends in ``ImageRefine``, which sees a shallow encoding of the full-resolution
 image beside the deep features (``Reconstruction.body``'s output). Trained from scratch, the
 branch learns the shallow path first and silences the deep one: in the shipped 2200-step
-finenet-lite the enhancement fusion's activations fell from 0.10 to 0.002 (std), and
-replacing every branch's deep features with another window's changes validation PSNR by
-0.001 dB, so nothing behind the fusion (pyramid, alignment, landmarks) affects the output.
+finenet-lite the enhancement fusion's output fell from 0.10 (std, at initialisation) to 0.002,
+and swapping every branch's deep features for another window's moves validation PSNR by
+0.001 dB: nothing behind the fusion (pyramid, alignment, landmarks) reaches the output.
 
 ``DeepSupervision`` adds one head per branch (enhancement, interpolation) mapping the deep
 features alone, (N, C, S, S), to an RGB residual for the branch's base image (frame t, the

@@ -144,10 +144,13 @@ class Trainer:
 
     def __init__(self, options: TrainOptions, sources: Sources, run_dir: Path, *, val_sources: Sources | None = None,
                  config: ModelConfig | None = None, window: WindowConfig | None = None,
-                 tensorboard: Path | None = None, log: Callable[[str], None] = print, progress: bool = True):
+                 tensorboard: Path | None = None, log: Callable[[str], None] = print,
+                 warn: Callable[[str], None] | None = None, progress: bool = True):
         """``config`` overrides the registry's configuration of ``options.model`` (custom sizes);
-        ``window`` the default augmentation and degradation (its geometry must match ``config``)."""
+        ``window`` the default augmentation and degradation (its geometry must match ``config``);
+        ``log`` takes progress messages, ``warn`` warnings (default: ``log``)."""
         self.options = options
+        self.warn = warn or log
         self.run_dir = run_dir
         self.log = log
         self.progress = progress
@@ -367,7 +370,7 @@ class Trainer:
         if val_batches:
             scores = self.validate(val_batches)
             for layer in self.diverged:
-                self.log(f"warning: step {step}: {layer.name} offsets average {layer.offset_mean:.0f} px on its "
+                self.warn(f"warning: step {step}: {layer.name} offsets average {layer.offset_mean:.0f} px on its "
                          f"{layer.feature_side}-px map (masks {layer.mask_spread:.2f} from 0.5): that alignment has "
                          "diverged")
         mean_loss = sum(losses) / len(losses) if losses else None
