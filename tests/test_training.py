@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 from pathlib import Path
@@ -155,6 +156,12 @@ def test_resume_refuses_changed_options_and_fresh_run_refuses_existing(tmp_path,
         trainer(run_dir, photo_sources, steps=4, batch=3, val_windows=0).run(resume=True)
     with pytest.raises(UsageError, match="--resume"):
         trainer(run_dir, photo_sources, steps=2, val_windows=0).run(resume=False)
+    stored = json.loads((run_dir / "options.json").read_text())
+    del stored["deep_supervision"]  # written before the option existed: its default holds
+    (run_dir / "options.json").write_text(json.dumps(stored))
+    trainer(run_dir, photo_sources, steps=3, val_windows=0).run(resume=True)
+    with pytest.raises(UsageError, match="deep_supervision=0.0 \\(now 1.0\\)"):
+        trainer(run_dir, photo_sources, steps=4, val_windows=0, deep_supervision=1.0).run(resume=True)
     with pytest.raises(UsageError, match="nothing to resume"):
         trainer(tmp_path / "empty", photo_sources, steps=2).run(resume=True)
 

@@ -189,7 +189,10 @@ class Trainer:
         return self.run_dir / "options.json"
 
     def _check_resume(self) -> None:
-        stored = json.loads(self._options_file().read_text())
+        """Refuse to resume with options that change the run; an option the run's options.json
+        predates counts as its default."""
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.default is not dataclasses.MISSING}
+        stored = {**defaults, **json.loads(self._options_file().read_text())}
         current = dataclasses.asdict(self.options)
         differ = [k for k in current if k not in RESUMABLE + ("workers", "device", "threads", "checkpoint_minutes")
                   and stored.get(k) != current[k]]
@@ -371,8 +374,8 @@ class Trainer:
             scores = self.validate(val_batches)
             for layer in self.diverged:
                 self.warn(f"warning: step {step}: {layer.name} offsets average {layer.offset_mean:.0f} px on its "
-                         f"{layer.feature_side}-px map (masks {layer.mask_spread:.2f} from 0.5): that alignment has "
-                         "diverged")
+                          f"{layer.feature_side}-px map (masks {layer.mask_spread:.2f} from 0.5): that alignment has "
+                          "diverged")
         mean_loss = sum(losses) / len(losses) if losses else None
 
         def number(value: float | None, digits: int) -> str:
