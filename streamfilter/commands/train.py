@@ -49,9 +49,8 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or progress messages (warnings still print).")
 @debug_option
 def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data,
-          val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init, offset_lr_scale,
-          offset_bound, deep_supervision, resume,
-          tensorboard, quiet, debug) -> None:
+          val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init,
+          offset_lr_scale, offset_bound, deep_supervision, resume, tensorboard, quiet, debug) -> None:
     """Train MODEL on windows synthesised from sharp face videos (--data) and photos (--images).
 
     Blur is synthesised on the fly, frame by frame; landmarks come from the blurred frames.

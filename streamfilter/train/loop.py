@@ -213,7 +213,8 @@ class Trainer:
             groups = [trainable]
         else:
             offset_path = {id(p) for p in offset_path_parameters(self.model)}
-            groups = [[p for p in trainable if id(p) not in offset_path], [p for p in trainable if id(p) in offset_path]]
+            groups = [[p for p in trainable if id(p) not in offset_path],
+                      [p for p in trainable if id(p) in offset_path]]
         self.lr_scales = [1.0, scale][:len(groups)]
         return torch.optim.Adam(
             [{"params": params, "lr": self.options.lr * s} for params, s in zip(groups, self.lr_scales)],
