@@ -12,12 +12,17 @@ import numpy as np
 import pytest
 
 from streamfilter.cli import load_command, run
+from streamfilter.errors import UsageError
+from streamfilter.faces.crop import crop_face
+from streamfilter.faces.types import CropBox
 from streamfilter.evaluation.blur_clip import EVAL_DEGRADE, blur_clip, clip_rng, neighbours
 from streamfilter.evaluation.clip_io import Clip, decode_rgb, read_clip, write_lossless
 from streamfilter.evaluation.metrics import PSNR_CEILING, SSIM_C1, SSIM_WINDOW, psnr, ssim
+from streamfilter.evaluation.oracle import OracleRestorer, oracle_crop_size
 from streamfilter.evaluation.report import face_paths_line
 from streamfilter.evaluation.runner import ClipResult
 from streamfilter.evaluation.strip import CROP_HEIGHT, LABEL_BAND
+from streamfilter.restorer import FaceWindow
 from tests.media import make_clip
 
 FACE_PHOTO = "deepface_img11.jpg"
@@ -216,3 +221,36 @@ def test_face_paths_name_each_model_as_given():
     })
     line = face_paths_line(result)
     assert "runs/a/model.safetensors: 1 restored" in line and "runs/b/model.safetensors: " in line and "none" not in line
+
+
+def test_oracle_names_parse_and_bad_sizes_are_usage_errors():
+    assert oracle_crop_size("oracle:128") == 128 and oracle_crop_size("finenet-lite") is None
+    for bad in ("oracle:", "oracle:abc", "oracle:8", "oracle:-64"):
+        with pytest.raises(UsageError, match="crop size"):
+            oracle_crop_size(bad)
+
+
+def test_oracle_returns_the_sharp_frames_crop_in_the_centre_frames_box():
+    frames = np.stack([textured(60, 80, seed=i) for i in range(3)])
+    box = CropBox(10, -5, 40)
+    keys = ((0, 7, box, 0), (1, 7, box, 1), (2, 7, box, 2))
+    blurred = np.zeros((3, 32, 32, 3), np.uint8)
+    face = FaceWindow(crops=blurred, heatmaps=[np.zeros((68, 64, 64), np.float32)] * 3, keys=keys)
+    restored = OracleRestorer(frames, 32).restore([face])
+    np.testing.assert_array_equal(restored[0], crop_face(frames[1], box, 32))
+    with pytest.raises(ValueError, match="names no frame"):
+        OracleRestorer(frames[:1], 32).restore([face])
+
+
+@pytest.mark.slow
+def test_eval_oracle_gains_on_blurred_faces_and_more_with_larger_crops(face_clip, tmp_path):
+    out = tmp_path / "out"
+    args = ["--data", str(face_clip.parent), "--model", "oracle:256", "--model", "oracle:32", "--blur-gate", "0",
+            "--out", str(out), "-q", "--strip-frames", "0"]
+    assert run(load_command("eval"), args) == 0
+    face, = json.loads((out / "results.json").read_text())["clips"]
+    psnr_of = {name: np.array(s["per_frame"]["face_psnr"]) for name, s in face["scores"].items()}
+    gain_large = psnr_of["oracle:256"] - psnr_of["blurred"]
+    gain_small = psnr_of["oracle:32"] - psnr_of["blurred"]
+    assert len(gain_large) == 12
+    assert (gain_large > 3.0).all() and (gain_large > gain_small + 1.0).all()

@@ -15,6 +15,7 @@ EXAMPLES = """\b
 Examples:
   facedeblur eval --data clips/val --model none --model identity --max-frames 60
   facedeblur eval --data clips/val --model finenet-lite --model runs/best.safetensors --out eval-lite -y
+  facedeblur eval --data clips/val --model finenet-lite --model oracle:128 --blur-gate 0
 
 \b
 Writes OUT/report.md (tables), OUT/results.json (every number, per frame too) and
@@ -27,7 +28,8 @@ on --seed, --max-frames and the clip names, so runs on different machines compar
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of sharp face clips (its videos, not subfolders).")
 @click.option("--model", "models", multiple=True, required=True,
-              help="Model to evaluate (repeatable): none, identity, a registered name or a checkpoint.")
+              help="Model to evaluate (repeatable): none, identity, a registered name, a checkpoint, or oracle:S "
+                   "(the sharp clip's own S-pixel face crops: the most a model of that crop size can gain).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("facedeblur-eval"), show_default=True,
               help="Folder for report.md, results.json and strips/.")
 @click.option("--engine", type=click.Choice(["auto", "tensorrt", "torch", "onnxruntime"]), default="auto", show_default=True)

@@ -27,15 +27,17 @@ import click
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ..factory import EngineName, ProcessorOptions, make_processor
+from ..factory import EngineName, ProcessorOptions, face_processor, make_processor
 from ..faces.backend import LandmarkBackend, make_backend
 from ..faces.gate import DEFAULT_BLUR_GATE, BlurGate
 from ..io.folders import video_files
 from ..io.sink import EncoderOptions
 from ..pipeline import Pipeline
+from ..processor import Processor
 from ..progress import Progress
 from .blur_clip import BlurredClip, blur_clip, clip_rng
 from .clip_io import LOSSLESS_CODEC, LOSSLESS_PIX_FMT, Clip, decode_rgb, read_clip, write_lossless
+from .oracle import OracleRestorer, oracle_crop_size
 from .scores import SourceScores
 from .sharp_faces import SharpFaces, find_sharp_faces
 from .strip import compose, face_crop, strip_frames, write_png
@@ -44,7 +46,8 @@ log = logging.getLogger("streamfilter")
 
 @dataclass(frozen=True, kw_only=True)
 class EvalOptions:
-    """models:       what ``--model`` takes (``none``, ``identity``, a registered name, a checkpoint)
+    """models:       what ``--model`` takes (``none``, ``identity``, a registered name, a checkpoint,
+                  ``oracle:S``: the sharp clip's own S-pixel crops, see :mod:`.oracle`)
     engine:       engine for every model
     seed:         blur seed (the blurred clips depend on it and on the clip names only)
     max_frames:   frames evaluated from the start of each clip
@@ -112,7 +115,8 @@ def check_out(out: Path, *, overwrite: bool) -> None:
 def check_models(options: EvalOptions) -> None:
     """Build and release each model's processor once, so a bad model fails before any work."""
     for model in options.models:
-        make_processor(processor_options(model, options)).close()
+        if oracle_crop_size(model) is None:
+            make_processor(processor_options(model, options)).close()
 
 
 def file_label(index: int, model: str) -> str:
@@ -124,17 +128,25 @@ def processor_options(model: str, options: EvalOptions) -> ProcessorOptions:
     return ProcessorOptions(model=model, engine=options.engine, blur_gate=options.blur_gate)
 
 
-def run_model(source: Path, target: Path, model: str, *, options: EvalOptions, frames: int, progress: bool,
+def model_processor(model: str, options: EvalOptions, clip: Clip) -> Processor:
+    """The pipeline's processor for ``model`` on ``clip`` (an oracle restores to its sharp frames)."""
+    size = oracle_crop_size(model)
+    if size is None:
+        return make_processor(processor_options(model, options))
+    return face_processor(OracleRestorer(clip.frames, size), processor_options(model, options))
+
+
+def run_model(source: Path, target: Path, model: str, *, options: EvalOptions, clip: Clip, progress: bool,
               label: str) -> dict:
-    """Run the full pipeline with ``model`` from ``source`` to a lossless ``target``; its stats."""
-    processor = make_processor(processor_options(model, options))
+    """Run the full pipeline with ``model`` from ``source`` (``clip`` blurred) to a lossless ``target``; its stats."""
+    processor = model_processor(model, options, clip)
     try:
         pipeline = Pipeline.open(str(source), str(target), processor=processor, overwrite=True,
                                  encoder=EncoderOptions(codec=LOSSLESS_CODEC, pix_fmt=LOSSLESS_PIX_FMT))
     except BaseException:
         processor.close()
         raise
-    bar = Progress(frames, enabled=progress, label=label)
+    bar = Progress(len(clip.frames), enabled=progress, label=label)
     try:
         with pipeline:
             return pipeline.run(on_tick=bar.update).as_dict()
@@ -180,7 +192,7 @@ def evaluate_clip(path: Path, options: EvalOptions, *, backend: LandmarkBackend,
     columns = [("blurred", blurred_crops)]
     for index, model in enumerate(options.models):
         target = videos / f"{clip.name}.{file_label(index, model)}.mkv"
-        result.pipeline[model] = run_model(blurred_path, target, model, options=options, frames=result.frames,
+        result.pipeline[model] = run_model(blurred_path, target, model, options=options, clip=clip,
                                            progress=progress, label=f"{clip.name} {model}")
         result.models[model], crops = score_video(target, clip, faces, picks)
         columns.append((Path(model).name, crops))
