@@ -13,8 +13,6 @@ import pytest
 
 from streamfilter.cli import load_command, run
 from streamfilter.errors import UsageError
-from streamfilter.faces.crop import crop_face
-from streamfilter.faces.types import CropBox
 from streamfilter.evaluation.blur_clip import EVAL_DEGRADE, blur_clip, clip_rng, neighbours
 from streamfilter.evaluation.clip_io import Clip, decode_rgb, read_clip, write_lossless
 from streamfilter.evaluation.metrics import PSNR_CEILING, SSIM_C1, SSIM_WINDOW, psnr, ssim
@@ -22,6 +20,8 @@ from streamfilter.evaluation.oracle import OracleRestorer, oracle_crop_size
 from streamfilter.evaluation.report import face_paths_line
 from streamfilter.evaluation.runner import ClipResult
 from streamfilter.evaluation.strip import CROP_HEIGHT, LABEL_BAND
+from streamfilter.faces.crop import crop_face
+from streamfilter.faces.types import CropBox
 from streamfilter.restorer import FaceWindow
 from tests.media import make_clip
 

@@ -52,9 +52,10 @@ class OracleRestorer:
     def restore(self, faces: Sequence[FaceWindow]) -> np.ndarray:
         out = np.empty((len(faces), self.crop_size, self.crop_size, 3), np.uint8)
         for i, face in enumerate(faces):
-            index, _, box, *_ = face.keys[len(face.keys) // 2]
+            key = face.keys[len(face.keys) // 2]
+            index, _, box, *_ = key
             if not isinstance(box, CropBox) or not 0 <= index < len(self.frames):
-                raise ValueError(f"oracle: face key {face.keys[len(face.keys) // 2]!r} names no frame of the sharp clip")
+                raise ValueError(f"oracle: face key {key!r} names no frame of the sharp clip")
             out[i] = crop_face(self.frames[index], box, self.crop_size)
         return out
 
