@@ -159,11 +159,16 @@ def test_eval_model_none_gains_exactly_nothing(face_clip, tmp_path, capsys):
     assert sum(g["frames"] for g in groups) == 12
     assert all(g["gain"]["none"] == 0.0 for g in groups if g["frames"]) and all(g["gain"]["none"] is None for g in groups if not g["frames"])
     assert groups[-1]["input"] == ">= 40 dB" and groups[-1]["frames"] == sum(p >= 40 for p in face_psnr)
+    by_kind = {g["kind"]: g for g in results["gain_by_kind"]}
+    assert list(by_kind) == ["sharp", "motion", "average", "gaussian"]
+    assert {k: g["frames"] for k, g in by_kind.items() if g["frames"]} == face["blur"]["kinds"]
+    assert all(g["gain"]["none"] == 0.0 for g in by_kind.values() if g["frames"])
     assert face["pipeline"]["none"]["frames_out"] == 12
     strip = cv2.imread(str(out / face["strip"]))
     assert strip.shape == (LABEL_BAND + 3 * CROP_HEIGHT, 3 * CROP_HEIGHT, 3)
     report = (out / "report.md").read_text()
     assert "| none |" in report and "Skipped: no face found" in report and "| >= 40 dB |" in report
+    assert "| degradation | frames | none gain (dB) |" in report and "| sharp |" in report
     assert "| none |" in capsys.readouterr().out
 
 

@@ -56,6 +56,24 @@ def test_finenet_lite_and_dfd_full_size_shapes():
         assert out.shape == (1, 3, config.crop_size, config.crop_size)
 
 
+def test_unet_starts_as_its_centre_frame_and_reads_every_frame():
+    config = get_config("unet")
+    model = build_model(config, seed=0)
+    crops, heatmaps = window_inputs(config)
+    with torch.no_grad():
+        out = model(crops, heatmaps)["output"]
+        assert out.shape == (1, 3, 256, 256)
+        moved = crops.clone()
+        moved[:, 0] = 1 - moved[:, 0]
+        assert (model(moved, heatmaps)["output"] - out).abs().max() > 1e-4, "a neighbour reaches the output"
+        assert torch.equal(model(crops, torch.zeros_like(heatmaps))["output"], out), "heatmaps are not read"
+        model.window.head.weight.zero_()
+        model.window.head.bias.zero_()
+        assert torch.equal(model(crops, heatmaps)["output"], crops[:, 2])
+    with pytest.raises(ModelError, match="multiple of 2 \\* unshuffle"):
+        dataclasses.replace(config, crop_size=36)
+
+
 def test_heatmaps_of_another_size_are_resized():
     config = small_config(heatmap_size=32)  # level-1 features are 8x8
     crops, heatmaps = window_inputs(config)

@@ -58,6 +58,14 @@ def test_bounded_offsets_export_and_match_torch(tmp_path):
     assert window_diff <= 1e-4
 
 
+def test_unet_onnxruntime_matches_torch(tmp_path):
+    config = dataclasses.replace(get_config("unet"), crop_size=64)
+    frame_diff, window_diff, ops = _parity(config, tmp_path, batch=3)
+    assert "DeformConv" not in ops
+    assert frame_diff <= 1e-4
+    assert window_diff <= 1e-4
+
+
 @pytest.mark.slow
 def test_finenet_onnxruntime_matches_torch(tmp_path):
     frame_diff, window_diff, _ = _parity(get_config("finenet"), tmp_path, batch=1)

@@ -40,7 +40,7 @@ def photo_sources(shared_data: Path, tmp_path_factory):
 
 def options(**changes) -> TrainOptions:
     values = dict(model="finenet-lite", steps=6, batch=2, lr=2e-3, combine_share=0.34, seed=3, val_windows=4,
-                  val_every=3, log_every=1, workers=0, threads=1)
+                  val_every=3, log_every=1, workers=0, threads=1, precision="fp32")
     return TrainOptions(**{**values, **changes})
 
 

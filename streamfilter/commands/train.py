@@ -34,7 +34,7 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--workers", type=int, default=1, show_default=True, help="Data loader processes (0: in-process).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (bf16 autocast on CUDA).")
 @click.option("--threads", type=int, default=None, help="Torch CPU threads (default: all cores).")
-@click.option("--cache", type=FOLDER, help="Face-track cache (default: the user cache directory).")
+@click.option("--cache", type=FOLDER, help="Face-track and window-pool cache (default: the user cache directory).")
 @click.option("--max-frames", type=int, default=2000, show_default=True, help="Frames read per training video.")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False),
               help="Start from this checkpoint of the same model (fine-tuning) instead of a fresh network.")
@@ -44,13 +44,20 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
               help="Bound deformable offsets to this fraction of their feature map (default: the model's).")
 @click.option("--deep-supervision", type=float, default=0.0, show_default=True,
               help="Weight of a training-only loss on each branch's deep features alone (0: off).")
+@click.option("--pool", type=int, default=0, show_default=True,
+              help="Synthesise this many windows once (cached) and draw every batch from them (0: on the fly).")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
+              help="auto: bf16 autocast on CUDA and on CPUs with bf16 hardware (AMX, AVX512-BF16), else fp32.")
+@click.option("--clip-grad", type=float, default=0.0, show_default=True, help="Largest gradient norm (0: no clipping).")
+@click.option("--weight-decay", type=float, default=0.0, show_default=True, help="AdamW's decoupled weight decay.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or progress messages (warnings still print).")
 @debug_option
 def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data,
           val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init,
-          offset_lr_scale, offset_bound, deep_supervision, resume, tensorboard, quiet, debug) -> None:
+          offset_lr_scale, offset_bound, deep_supervision, pool, precision, clip_grad, weight_decay, resume, tensorboard,
+          quiet, debug) -> None:
     """Train MODEL on windows synthesised from sharp face videos (--data) and photos (--images).
 
     Blur is synthesised on the fly, frame by frame; landmarks come from the blurred frames.
@@ -82,7 +89,8 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
                            combine_share=combine_share, sharp_share=sharp_share, seed=seed, val_windows=val_windows,
                            val_every=val_every, checkpoint_minutes=checkpoint_minutes, workers=workers, device=device,
                            threads=threads, init=init, offset_lr_scale=offset_lr_scale,
-                           offset_bound=offset_bound, deep_supervision=deep_supervision)
+                           offset_bound=offset_bound, deep_supervision=deep_supervision, pool=pool,
+                           precision=precision, clip_grad=clip_grad, weight_decay=weight_decay)
 
     def echo(message: str) -> None:
         click.echo(message, err=True)
@@ -95,6 +103,6 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
         val_sources = load_sources(val_data, None, cache_dir=cache_dir, crop_size=config.crop_size,
                                    max_frames=max_frames, log=log)
     trainer = Trainer(options, sources, out, val_sources=val_sources, tensorboard=tensorboard, log=log,
-                      warn=echo, progress=not quiet)
+                      warn=echo, progress=not quiet, cache_dir=cache_dir / "pools")
     model_path = trainer.run(resume=resume)
     click.echo(f"model checkpoint: {model_path}", err=True)

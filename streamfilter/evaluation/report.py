@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
 from ..errors import OutputError
 from ..stats import paths_text
+from ..train.degrade import BlurKind
 from .blur_clip import EVAL_DEGRADE
 from .metrics import PSNR_CEILING
 from .runner import ClipResult, EvalOptions
@@ -51,34 +53,63 @@ def bin_label(index: int) -> str:
     return f"< {hi:g} dB" if lo is None else (f">= {lo:g} dB" if hi is None else f"{lo:g}-{hi:g} dB")
 
 
-def gain_by_input(results: list[ClipResult], models: tuple[str, ...]) -> list[dict]:
-    """Per-frame face PSNR gains pooled over the scored clips, grouped by the blurred input's
-    face PSNR (:data:`INPUT_BINS`): per group the frame count and each model's mean gain
-    (how a model does on heavily blurred faces and on nearly sharp ones)."""
-    groups: list[dict] = [{"input": bin_label(i), "frames": 0, "gain": {m: [] for m in models}} for i in range(len(INPUT_BINS) + 1)]
+def _pooled_gains(results: list[ClipResult], models: tuple[str, ...], labels: list[str], group_of) -> list[dict]:
+    """Per-frame face PSNR gains pooled over the scored clips into the groups ``labels``;
+    ``group_of(result, frame, blurred_psnr)`` names a frame's group. Per group: the frame
+    count and each model's mean gain (None for an empty group)."""
+    groups = {label: {"frames": 0, "gain": {m: [] for m in models}} for label in labels}
     for result in results:
         if result.skipped is not None:
             continue
         for frame, blurred in enumerate(result.blurred.face_psnr):
             if blurred is None:
                 continue
-            group = groups[int(np.searchsorted(INPUT_BINS, blurred, side="right"))]
+            group = groups[group_of(result, frame, blurred)]
             group["frames"] += 1
             for model in models:
                 group["gain"][model].append(result.models[model].face_psnr[frame] - blurred)
+    return [{"frames": g["frames"], "gain": {m: (float(np.mean(v)) if v else None) for m, v in g["gain"].items()},
+             "label": label} for label, g in groups.items()]
+
+
+def gain_by_input(results: list[ClipResult], models: tuple[str, ...]) -> list[dict]:
+    """Gains grouped by the blurred input's face PSNR (:data:`INPUT_BINS`): how a model does
+    on heavily blurred faces and on nearly sharp ones. Each group: input, frames, gain."""
+    labels = [bin_label(i) for i in range(len(INPUT_BINS) + 1)]
+    groups = _pooled_gains(results, models, labels,
+                           lambda _, __, blurred: labels[int(np.searchsorted(INPUT_BINS, blurred, side="right"))])
+    return [{"input": g.pop("label"), **g} for g in groups]
+
+
+BLUR_KINDS = get_args(BlurKind)
+"""The degradation kinds a frame can get (``train.degrade``), in table order."""
+
+
+def gain_by_kind(results: list[ClipResult], models: tuple[str, ...]) -> list[dict]:
+    """Gains grouped by the degradation each frame got (sharp, motion kernel, frame average,
+    Gaussian): whether a model leaves sharp faces alone and what it does per blur. Each group:
+    kind, frames, gain."""
+    groups = _pooled_gains(results, models, list(BLUR_KINDS), lambda result, frame, _: result.blur.draws[frame].kind)
+    return [{"kind": g.pop("label"), **g} for g in groups]
+
+
+def _group_table(title: str, key: str, groups: list[dict], models: tuple[str, ...]) -> str:
+    lines = [f"| {title} | frames | " + " | ".join(f"{m} gain (dB)" for m in models) + " |",
+             "|---|---:|" + "---:|" * len(models)]
     for group in groups:
-        group["gain"] = {m: (float(np.mean(g)) if g else None) for m, g in group["gain"].items()}
-    return groups
+        gains = " | ".join("n/a" if g is None else f"{g:+.2f}" for g in group["gain"].values())
+        lines.append(f"| {group[key]} | {group['frames']} | {gains} |")
+    return "\n".join(lines)
 
 
 def gain_table(results: list[ClipResult], models: tuple[str, ...]) -> str:
     """Markdown table of :func:`gain_by_input`."""
-    lines = ["| blurred face PSNR | frames | " + " | ".join(f"{m} gain (dB)" for m in models) + " |",
-             "|---|---:|" + "---:|" * len(models)]
-    for group in gain_by_input(results, models):
-        gains = " | ".join("n/a" if g is None else f"{g:+.2f}" for g in group["gain"].values())
-        lines.append(f"| {group['input']} | {group['frames']} | {gains} |")
-    return "\n".join(lines)
+    return _group_table("blurred face PSNR", "input", gain_by_input(results, models), models)
+
+
+def kind_table(results: list[ClipResult], models: tuple[str, ...]) -> str:
+    """Markdown table of :func:`gain_by_kind`."""
+    return _group_table("degradation", "kind", gain_by_kind(results, models), models)
 
 
 def clip_json(result: ClipResult) -> dict:
@@ -104,6 +135,7 @@ def results_json(results: list[ClipResult], options: EvalOptions, *, data: Path)
         "psnr_ceiling_db": PSNR_CEILING,
         "mean": overall_means(results, options.models),
         "gain_by_input": gain_by_input(results, options.models),
+        "gain_by_kind": gain_by_kind(results, options.models),
         "clips": [clip_json(r) for r in results],
     }
 
@@ -164,6 +196,10 @@ def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> 
         "Gain by the blurred input's face PSNR (frames of all clips pooled):",
         "",
         gain_table(results, options.models),
+        "",
+        "Gain by the degradation each frame got (frames of all clips pooled):",
+        "",
+        kind_table(results, options.models),
     ]
     for result in results:
         lines += ["", f"## {result.name}", ""]

@@ -46,14 +46,15 @@ def initialise(model: nn.Module) -> nn.Module:
 
 
 class ImageHead(nn.Conv2d):
-    """conv3x3 from features to an RGB residual: (N, C, H, W) -> (N, 3, H, W).
+    """conv3x3 from features to an RGB residual: (N, C, H, W) -> (N, 3, H, W), or to
+    ``out_channels`` that a pixel shuffle turns into RGB.
 
     Built at a tenth of the He scale, so a random network's every path still shows in its
     output (tests of shapes, parity and dependencies use random weights). Training starts the
     heads at zero (``zero_image_heads``)."""
 
-    def __init__(self, channels: int):
-        super().__init__(channels, 3, 3, padding=1)
+    def __init__(self, channels: int, out_channels: int = 3):
+        super().__init__(channels, out_channels, 3, padding=1)
         self.init_scale = RESIDUAL_INIT_SCALE
 
 

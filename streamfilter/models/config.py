@@ -119,8 +119,42 @@ class DFDConfig:
         _check_positive(self, "stages", minimum=3)
 
 
-ModelConfig = FineNetConfig | DFDConfig
-CONFIG_TYPES: dict[str, type[FineNetConfig] | type[DFDConfig]] = {"finenet": FineNetConfig, "dfd": DFDConfig}
+@dataclass(frozen=True, kw_only=True)
+class UNetConfig:
+    """The plain multi-frame U-Net baseline (``unet``; ``unet.py``).
+
+    crop_size:       side S of the face crops (a multiple of 2 * unshuffle)
+    unshuffle:       pixel-unshuffle factor f: the network works on an S/f grid
+    frame_channels:  channels Cf of each frame's encoding (the per-frame part)
+    channels:        width C at S/f (2C at S/2f)
+    encoder_blocks / middle_blocks / decoder_blocks: residual blocks at S/f before the
+                     downsampling, at S/2f, and at S/f after the skip
+    heatmap_size:    side of the heatmaps the face path hands over (unused by the network)
+    """
+
+    name: str
+    crop_size: int = 256
+    unshuffle: int = 4
+    frame_channels: int = 24
+    channels: int = 48
+    encoder_blocks: int = 2
+    middle_blocks: int = 3
+    decoder_blocks: int = 1
+    heatmap_size: int = 64
+
+    kind = "unet"
+    radius = 2
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "crop_size", "unshuffle", "frame_channels", "channels", "heatmap_size")
+        _check_positive(self, "encoder_blocks", "middle_blocks", "decoder_blocks", minimum=0)
+        if self.crop_size % (2 * self.unshuffle):
+            raise ModelError(f"crop_size={self.crop_size} must be a multiple of 2 * unshuffle = {2 * self.unshuffle}")
+
+
+ModelConfig = FineNetConfig | DFDConfig | UNetConfig
+CONFIG_TYPES: dict[str, type[FineNetConfig] | type[DFDConfig] | type[UNetConfig]] = {
+    "finenet": FineNetConfig, "dfd": DFDConfig, "unet": UNetConfig}
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:

@@ -16,6 +16,12 @@ The op is registered as ``facedeblur::deform_conv2d`` (a ``torch.library.custom_
 ``torch.export`` sees one node, which ``onnx_deform_conv`` translates into ``DeformConv``. Its
 body samples with ``grid_sample`` (CPU and CUDA); the backward pass differentiates that same body
 again, so training works on any device without a hand-written gradient.
+
+Precision: sampling positions, bilinear weights and masks are computed in the offsets' dtype
+and the sampled columns are cast to the weight's dtype for the large product. The op never
+sees autocast (it is opaque to it), so under autocast ``ModulatedDeformConv`` hands it fp32
+offsets and masks and the feature map and weights in the autocast dtype (bf16 on AMX CPUs and
+CUDA); with every input in fp32 it is the fp32 reference that the gradient and ONNX tests check.
 """
 
 from __future__ import annotations
@@ -45,13 +51,14 @@ def _deform_conv2d_reference(
     ho, wo = offset.shape[-2:]
     taps = kh * kw
     # Regular sampling grid p + p_k, (taps, Ho, Wo) each for y and x.
+    position = offset.dtype
     ky, kx = torch.meshgrid(
-        torch.arange(kh, device=x.device, dtype=x.dtype) * dilation,
-        torch.arange(kw, device=x.device, dtype=x.dtype) * dilation,
+        torch.arange(kh, device=x.device, dtype=position) * dilation,
+        torch.arange(kw, device=x.device, dtype=position) * dilation,
         indexing="ij",
     )
-    oy = torch.arange(ho, device=x.device, dtype=x.dtype) * stride - padding
-    ox = torch.arange(wo, device=x.device, dtype=x.dtype) * stride - padding
+    oy = torch.arange(ho, device=x.device, dtype=position) * stride - padding
+    ox = torch.arange(wo, device=x.device, dtype=position) * stride - padding
     base_y = ky.reshape(taps, 1, 1) + oy.reshape(1, ho, 1)
     base_x = kx.reshape(taps, 1, 1) + ox.reshape(1, 1, wo)
     off = offset.reshape(n, offset_groups, taps, 2, ho, wo)
@@ -60,13 +67,13 @@ def _deform_conv2d_reference(
     # grid_sample with align_corners=False maps normalised u to pixel (u + 1) * size / 2 - 0.5.
     grid = torch.stack(((2 * pos_x + 1) / w - 1, (2 * pos_y + 1) / h - 1), dim=-1)
     grid = grid.reshape(n * offset_groups, taps * ho, wo, 2)
-    grouped = x.reshape(n * offset_groups, c // offset_groups, h, w)
+    grouped = x.reshape(n * offset_groups, c // offset_groups, h, w).to(position)
     sampled = F.grid_sample(grouped, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (N * G, C / G, taps * Ho, Wo)
     sampled = sampled.reshape(n, offset_groups, c // offset_groups, taps, ho, wo)
-    sampled = sampled * mask.reshape(n, offset_groups, 1, taps, ho, wo)
-    columns = sampled.reshape(n, c * taps, ho * wo)
+    sampled = sampled * mask.reshape(n, offset_groups, 1, taps, ho, wo).to(position)
+    columns = sampled.reshape(n, c * taps, ho * wo).to(weight.dtype)
     out = torch.matmul(weight.reshape(c_out, c * taps), columns)
-    return out.reshape(n, c_out, ho, wo) + bias.reshape(1, c_out, 1, 1)
+    return out.reshape(n, c_out, ho, wo) + bias.to(weight.dtype).reshape(1, c_out, 1, 1)
 
 
 @torch.library.custom_op("facedeblur::deform_conv2d", mutates_args=())
@@ -184,6 +191,9 @@ class ModulatedDeformConv(nn.Module):
 
     def forward(self, x: Tensor, offset_feature: Tensor) -> Tensor:
         offset, mask = self.offsets_and_masks(self.offset_mask(offset_feature))
-        return deform_conv2d(
-            x, self.weight, self.bias, offset, mask, 1, self.kernel_size // 2, 1, self.deformable_groups
-        )
+        weight, bias = self.weight, self.bias
+        if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
+            low = torch.get_autocast_dtype(x.device.type)
+            x, weight, bias = x.to(low), weight.to(low), bias.to(low)
+            offset, mask = offset.float(), mask.float()
+        return deform_conv2d(x, weight, bias, offset, mask, 1, self.kernel_size // 2, 1, self.deformable_groups)

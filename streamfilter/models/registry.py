@@ -10,6 +10,8 @@
   landmarks), ``finenet-nolandmarks`` (FOC without heatmaps), ``enhance-only``,
   ``interp-only``, ``early-fusion``.
 - ``dfd``: the single-frame baseline of Chrysos et al.
+- ``unet``: the plain multi-frame baseline (five frames stacked, no alignment or landmarks),
+  at 256-pixel crops worked on as a 64 x 64 grid (``unet.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import torch
 
 from ..errors import ModelError
 from .baselines import build_dfd
-from .config import DFDConfig, FineNetConfig, ModelConfig
-from .finenet import build_finenet
+from .config import DFDConfig, FineNetConfig, ModelConfig, UNetConfig
+from .finenet import build_finenet, uses_heatmaps
 from .split import SplitModel
+from .unet import build_unet
 
 LITE = {
     "channels": 16,
@@ -46,6 +49,7 @@ CONFIGS: dict[str, ModelConfig] = {
         FineNetConfig(name="interp-only", branches="interp"),
         FineNetConfig(name="early-fusion", fusion="early"),
         DFDConfig(name="dfd"),
+        UNetConfig(name="unet"),
     )
 }
 
@@ -57,14 +61,20 @@ def get_config(name: str) -> ModelConfig:
     return CONFIGS[name]
 
 
+def uses_landmarks(config: ModelConfig) -> bool:
+    """Whether the network reads the landmark heatmaps (else they need not be computed)."""
+    return isinstance(config, FineNetConfig) and uses_heatmaps(config)
+
+
 def build_model(config: ModelConfig, *, seed: int | None = None) -> SplitModel:
     """A freshly initialised network for ``config`` (in eval mode).
 
     With ``seed``, initialisation is deterministic and leaves the global RNG untouched, so that
     untrained built-in models (and the ONNX graphs cached for them) are reproducible.
     """
-    builder = build_finenet if isinstance(config, FineNetConfig) else build_dfd
-    if isinstance(config, DFDConfig | FineNetConfig):
+    builders = {FineNetConfig: build_finenet, DFDConfig: build_dfd, UNetConfig: build_unet}
+    builder = builders.get(type(config))
+    if builder is not None:
         if seed is None:
             return builder(config).eval()
         with torch.random.fork_rng(devices=[]):

@@ -1,4 +1,4 @@
-"""The training loop: phases, Adam with cosine decay, time-interval checkpoints, resume, logs.
+"""The training loop: phases, AdamW with cosine decay, time-interval checkpoints, resume, logs.
 
 A run directory holds:
 
@@ -7,7 +7,9 @@ A run directory holds:
   at every checkpoint
 - ``options.json``: the options of the run (a resume must agree on everything but ``steps``)
 - ``log.csv``: step, phase, learning rate, mean loss since the last row, validation PSNR of
-  the output, of each branch's image and of the blurred centre frame, elapsed seconds
+  the output, of each branch's image and of the blurred centre frame, elapsed seconds,
+  training windows per second since the last row and the share of that time spent waiting
+  for data
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +33,13 @@ from ..models.alignment_stats import AlignmentRecorder, LayerStats
 from ..models.blocks import zero_image_heads
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.config import FineNetConfig, ModelConfig
-from ..models.registry import build_model, get_config
+from ..models.registry import build_model, get_config, uses_landmarks
 from ..models.split import SplitModel
 from .dataset import Sources, WindowBatches, fixed_batches
 from .deep_supervision import DeepSupervision
 from .objective import Phase, offset_path_parameters, phase_loss, phases_for, set_trainable
+from .pool import PoolBatches, WindowPool
+from .precision import autocast, resolve_precision
 from .windows import WindowConfig
 
 STATE_FILE = "state.pt"
@@ -61,7 +64,10 @@ class TrainOptions:
     masks (``offset_path_parameters``), which otherwise barely move from their initialisation;
     offset_bound: the configuration's ``offset_bound`` to train with (None: the registry's);
     deep_supervision: weight of the deep-only images' loss in the branch phase
-    (``DeepSupervision``; 0: off)."""
+    (``DeepSupervision``; 0: off); pool: windows synthesised once and drawn from by every
+    step (``WindowPool``; 0: every window synthesised on the fly); precision: 'auto' (bf16
+    autocast where the hardware has it, ``precision.py``), 'bf16' or 'fp32'; clip_grad: largest
+    gradient norm (0: no clipping); weight_decay: AdamW's decoupled weight decay."""
 
     model: str
     steps: int
@@ -82,6 +88,10 @@ class TrainOptions:
     offset_lr_scale: float = 1.0
     offset_bound: float | None = None
     deep_supervision: float = 0.0
+    pool: int = 0
+    precision: str = "auto"
+    clip_grad: float = 0.0
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1:
@@ -98,6 +108,14 @@ class TrainOptions:
             raise UsageError(f"deep supervision weight must be >= 0, got {self.deep_supervision}")
         if self.offset_bound is not None and not 0.0 <= self.offset_bound <= 1.0:
             raise UsageError(f"offset bound must be a fraction in [0, 1], got {self.offset_bound}")
+        if self.pool < 0 or (0 < self.pool < self.batch):
+            raise UsageError(f"pool must be 0 or at least the batch ({self.batch}), got {self.pool}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise UsageError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if not (math.isfinite(self.clip_grad) and self.clip_grad >= 0):
+            raise UsageError(f"gradient clipping norm must be >= 0, got {self.clip_grad}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise UsageError(f"weight decay must be >= 0, got {self.weight_decay}")
 
 
 @dataclass(frozen=True)
@@ -145,10 +163,12 @@ class Trainer:
     def __init__(self, options: TrainOptions, sources: Sources, run_dir: Path, *, val_sources: Sources | None = None,
                  config: ModelConfig | None = None, window: WindowConfig | None = None,
                  tensorboard: Path | None = None, log: Callable[[str], None] = print,
-                 warn: Callable[[str], None] | None = None, progress: bool = True):
+                 warn: Callable[[str], None] | None = None, progress: bool = True,
+                 cache_dir: Path | None = None):
         """``config`` overrides the registry's configuration of ``options.model`` (custom sizes);
         ``window`` the default augmentation and degradation (its geometry must match ``config``);
-        ``log`` takes progress messages, ``warn`` warnings (default: ``log``)."""
+        ``log`` takes progress messages, ``warn`` warnings (default: ``log``); ``cache_dir``
+        holds the window pool (default: the run directory)."""
         self.options = options
         self.warn = warn or log
         self.run_dir = run_dir
@@ -163,7 +183,8 @@ class Trainer:
         self.model: SplitModel = zero_image_heads(build_model(config, seed=options.seed)).to(self.device)
         self.deep = DeepSupervision(self.model).to(self.device) if options.deep_supervision > 0 else None
         self.radius = config.radius
-        self.window_config = window or WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size)
+        self.window_config = window or WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size,
+                                                    landmarks=uses_landmarks(config))
         if options.sharp_share is not None:
             degrade = dataclasses.replace(self.window_config.degrade, p_sharp_center=options.sharp_share)
             self.window_config = dataclasses.replace(self.window_config, degrade=degrade)
@@ -176,6 +197,8 @@ class Trainer:
         self.writer = self._tensorboard(tensorboard) if tensorboard else None
         self.stop_requested = False
         self.diverged: list[LayerStats] = []
+        self.precision = resolve_precision(options.precision, self.device)
+        self.cache_dir = cache_dir
 
     @staticmethod
     def _tensorboard(folder: Path):
@@ -202,8 +225,8 @@ class Trainer:
                 + ", ".join(f"{k}={stored.get(k)!r} (now {current[k]!r})" for k in differ)
             )
 
-    def _optimizer(self, phase: Phase) -> torch.optim.Adam:
-        """Adam over what ``phase`` trains: one parameter group, or two when the offset path has
+    def _optimizer(self, phase: Phase) -> torch.optim.AdamW:
+        """AdamW over what ``phase`` trains: one parameter group, or two when the offset path has
         its own rate (``self.lr_scales`` holds each group's multiplier of the schedule's rate)."""
         trainable = set_trainable(self.model, phase.name)
         if self.deep is not None and phase.name == "branch":
@@ -216,9 +239,9 @@ class Trainer:
             groups = [[p for p in trainable if id(p) not in offset_path],
                       [p for p in trainable if id(p) in offset_path]]
         self.lr_scales = [1.0, scale][:len(groups)]
-        return torch.optim.Adam(
+        return torch.optim.AdamW(
             [{"params": params, "lr": self.options.lr * s} for params, s in zip(groups, self.lr_scales)],
-            betas=(0.9, 0.999),
+            betas=(0.9, 0.999), weight_decay=self.options.weight_decay,
         )
 
     def _save(self, step: int, phase: Phase, optimizer: torch.optim.Optimizer, elapsed: float) -> None:
@@ -292,22 +315,31 @@ class Trainer:
         if resume and state.get("phase") == phase.name:
             optimizer.load_state_dict(state["optimizer"])
         log_path = self.run_dir / "log.csv"
-        new_log = not log_path.exists()
+        new_log = not log_path.exists() or log_path.stat().st_size == 0
         log_file = log_path.open("a", newline="")
         writer = csv.writer(log_file)
         if new_log:
-            writer.writerow(["step", "phase", "lr", "loss", *(f"val_{name}" for name in VAL_OUTPUTS), "elapsed_s"])
+            writer.writerow(["step", "phase", "lr", "loss", *(f"val_{name}" for name in VAL_OUTPUTS), "elapsed_s",
+                             "windows_per_s", "data_wait"])
             if val_batches:
                 self._log_row(writer, step, phase, options.lr, [], val_batches, time.monotonic())
+            log_file.flush()
         loader = self._loader(step)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=options.steps, initial=step, unit="step", dynamic_ncols=True, disable=not self.progress)
         start_time, last_checkpoint = time.monotonic() - elapsed, time.monotonic()
         losses: list[float] = []
         self.model.train()
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        self.log(f"precision: {self.precision}")
+        self._rate_reset()
+        batches = iter(loader)
         try:
-            for batch in loader:
+            while True:
+                waited = time.monotonic()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                self._waited += time.monotonic() - waited
                 next_phase, lr = self.schedule.at(step)
                 if next_phase != phase:
                     if losses:
@@ -321,17 +353,22 @@ class Trainer:
                 crops = centre_slice(batch["crops"], self.radius).to(self.device, non_blocking=True)
                 heatmaps = centre_slice(batch["heatmaps"], self.radius).to(self.device, non_blocking=True)
                 target = batch["target"].to(self.device, non_blocking=True)
-                with amp:
+                with autocast(self.precision, self.device):
                     loss, _ = phase_loss(self.model, phase.name, crops, heatmaps, target)
                     if self.deep is not None and phase.name == "branch":
                         loss = loss + options.deep_supervision * self.deep.loss(target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if options.clip_grad > 0:
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for group in optimizer.param_groups for p in group["params"]], options.clip_grad)
                 optimizer.step()
                 step += 1
+                self._windows += len(target)
                 losses.append(loss.item())
                 bar.update(1)
-                bar.set_postfix(phase=phase.name, loss=f"{loss.item():.4f}")
+                rate, wait = self._rate()
+                bar.set_postfix(phase=phase.name, loss=f"{loss.item():.4f}", win_s=f"{rate:.1f}", wait=f"{wait:.0%}")
                 val = (step % options.val_every == 0 or step == options.steps) and val_batches
                 if step % options.log_every == 0 or val or step == options.steps:
                     row = self._log_row(writer, step, phase, lr, losses, val_batches if val else None, start_time)
@@ -356,12 +393,27 @@ class Trainer:
                 self.writer.close()
         return self.run_dir / "model.safetensors"
 
+    def _rate_reset(self) -> None:
+        self._rate_start, self._windows, self._waited = time.monotonic(), 0, 0.0
+
+    def _rate(self) -> tuple[float, float]:
+        """Training windows per second and the share of time spent waiting for batches, since
+        the last log row."""
+        elapsed = max(time.monotonic() - self._rate_start, 1e-9)
+        return self._windows / elapsed, self._waited / elapsed
+
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
 
     def _loader(self, start: int):
         options = self.options
-        dataset = WindowBatches(self.sources, self.window_config, batch=options.batch, seed=options.seed, length=options.steps)
+        if options.pool:
+            pool = WindowPool.load_or_build(self.sources, self.window_config, size=options.pool, seed=options.seed,
+                                            cache_dir=self.cache_dir or self.run_dir, log=self.log)
+            dataset = PoolBatches(pool, batch=options.batch, seed=options.seed, length=options.steps)
+        else:
+            dataset = WindowBatches(self.sources, self.window_config, batch=options.batch, seed=options.seed,
+                                    length=options.steps)
         kwargs = {}
         if options.workers > 0:
             kwargs = {"num_workers": options.workers, "prefetch_factor": 2, "multiprocessing_context": "fork",
@@ -370,6 +422,7 @@ class Trainer:
                                            pin_memory=self.device.type == "cuda", **kwargs)
 
     def _log_row(self, writer, step, phase, lr, losses, val_batches, start_time) -> list:
+        rate, wait = self._rate() if losses else (None, None)
         scores = {}
         if val_batches:
             scores = self.validate(val_batches)
@@ -383,8 +436,11 @@ class Trainer:
             return "" if value is None else f"{value:.{digits}f}"
 
         row = [step, phase.name, f"{lr:.3g}", number(mean_loss, 5),
-               *(number(scores.get(name), 2) for name in VAL_OUTPUTS), f"{time.monotonic() - start_time:.0f}"]
+               *(number(scores.get(name), 2) for name in VAL_OUTPUTS), f"{time.monotonic() - start_time:.0f}",
+               number(rate, 2), number(wait, 3)]
         writer.writerow(row)
+        if losses:
+            self._rate_reset()
         if self.writer:
             if mean_loss is not None:
                 self.writer.add_scalar("loss", mean_loss, step)

@@ -34,7 +34,9 @@ CROP_SCALE = TrackerConfig().crop_scale
 class WindowConfig:
     """crop_size S, heatmap_size H, radius r (window T = 2r + 1); augmentation ranges:
     scale (log-uniform +-), shift (fraction of the crop), rotation (degrees), flip probability,
-    colour (gain/offset/saturation amplitude); photo_fraction: share of pseudo-video windows."""
+    colour (gain/offset/saturation amplitude); photo_fraction: share of pseudo-video windows;
+    landmarks: fit landmarks on the degraded frames (False for models without heatmaps: the
+    windows then carry no points and heatmaps of zero maps)."""
 
     crop_size: int
     heatmap_size: int = 64
@@ -47,6 +49,7 @@ class WindowConfig:
     photo_fraction: float = 0.3
     sigma: float = DEFAULT_SIGMA
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
+    landmarks: bool = True
 
     def __post_init__(self) -> None:
         if self.crop_size < 16 or self.heatmap_size < 4 or self.radius < 0:
@@ -67,11 +70,13 @@ class Photo:
 
 @dataclass(frozen=True)
 class TrainingWindow:
-    """inputs (T, 3, S, S) float32 in [0, 1]; heatmaps (T, 68, H, H) float32; target (3, S, S)."""
+    """inputs (T, 3, S, S) float32 in [0, 1]; heatmaps (T, 68, H, H) float32 ((T, 0, H, H)
+    without landmarks); target (3, S, S); points (T, 68, 2) crop pixels, or None."""
 
     inputs: np.ndarray
     heatmaps: np.ndarray
     target: np.ndarray
+    points: np.ndarray | None = None
 
 
 def load_photos(folder: Path, backend: LandmarkBackend, *, log=print) -> list[Photo]:
@@ -157,10 +162,11 @@ class WindowSampler:
         blurred, _ = degrade_window(
             sharp, face_size=cfg.crop_size / CROP_SCALE, rng=rng, config=cfg.degrade, sub_frames=augmented_sub_frames
         )
-        heatmaps = self._heatmaps(blurred, det_boxes)
+        points = self._points(blurred, det_boxes) if cfg.landmarks else None
         inputs = blurred.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         target = sharp[cfg.radius].transpose(2, 0, 1).astype(np.float32) / 255.0
-        return TrainingWindow(np.ascontiguousarray(inputs), heatmaps, np.ascontiguousarray(target))
+        return TrainingWindow(np.ascontiguousarray(inputs), heatmaps_of(points, cfg, len(blurred)),
+                              np.ascontiguousarray(target), points)
 
     def _colour(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         a = self.config.colour
@@ -213,7 +219,14 @@ class WindowSampler:
         det_boxes = [box_in_crop(photo.det_box, video.matrix(float(tau))) for tau in range(-cfg.radius, cfg.radius + 1)]
         return sharp, (lambda i, n: video.sub_frames(t, i, n)), det_boxes
 
-    def _heatmaps(self, frames: np.ndarray, det_boxes: list[np.ndarray]) -> np.ndarray:
-        cfg = self.config
-        points = np.stack([self.backend.fit(frame, [box])[0].points for frame, box in zip(frames, det_boxes)])
-        return render_heatmaps(rescale_points(points, cfg.crop_size, cfg.heatmap_size), cfg.heatmap_size, sigma=cfg.sigma)
+    def _points(self, frames: np.ndarray, det_boxes: list[np.ndarray]) -> np.ndarray:
+        """(T, 68, 2) landmarks fitted on each degraded frame, in crop pixels."""
+        return np.stack([self.backend.fit(frame, [box])[0].points for frame, box in zip(frames, det_boxes)])
+
+
+def heatmaps_of(points: np.ndarray | None, config: WindowConfig, frames: int) -> np.ndarray:
+    """(T, 68, H, H) heatmaps of (T, 68, 2) crop-pixel ``points``; (T, 0, H, H) for None."""
+    size = config.heatmap_size
+    if points is None:
+        return np.zeros((frames, 0, size, size), np.float32)
+    return render_heatmaps(rescale_points(points, config.crop_size, size), size, sigma=config.sigma)
