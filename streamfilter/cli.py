@@ -14,6 +14,7 @@ import traceback
 import click
 
 from .errors import FaceDeblurError
+from .io.locations import redact
 
 SUBCOMMANDS = {
     "stream": ("streamfilter.commands.stream:stream", "Deblur faces in a video stream (same as facedeblur-stream)."),
@@ -66,7 +67,8 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
     """Run a click command with the project's error contract.
 
     Exit 0 on success, 1 on a runtime failure, 2 on a usage error. Failures print one line on
-    stderr; ``--debug`` anywhere on the command line adds the traceback.
+    stderr (click's usage errors too), with the secrets of URLs masked (``redact``); ``--debug``
+    anywhere on the command line adds the traceback.
     """
     args = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in args
@@ -78,12 +80,14 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
     except click.ClickException as exc:
         if debug:
             traceback.print_exc()
-        exc.show()
+        ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"error: {redact(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except FaceDeblurError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("facedeblur: interrupted", err=True)
@@ -91,7 +95,7 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
     except Exception as exc:  # noqa: BLE001 - the CLI edge: report, never dump a traceback by default
         if debug:
             traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)
+        click.echo(f"internal error: {type(exc).__name__}: {redact(str(exc))} (rerun with --debug for details)", err=True)
         return 1
     return 0
 

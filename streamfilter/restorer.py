@@ -75,7 +75,9 @@ class Restorer(Protocol):
     The face processor lets the pipeline hand it that many windows in parallel."""
 
     def restore(self, faces: Sequence[FaceWindow]) -> np.ndarray:
-        """Restore the centre crop of each window: returns (N, S, S, 3) uint8 RGB."""
+        """Restore the centre crop of each window: returns (N, S, S, 3) RGB, uint8 or float
+        8-bit levels (rounded and clipped when pasted; a face holding NaN or infinities keeps
+        its decoded pixels)."""
 
     def close(self) -> None:
         """Release sessions, caches and device memory."""

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
+import safetensors
 import torch
 from model_helpers import small_config, window_inputs
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from streamfilter.errors import ModelError, WeightsMissingError
 from streamfilter.models.config import config_to_dict
 from streamfilter.models.checkpoint import FORMAT_VERSION, load_checkpoint, read_checkpoint_config, save_checkpoint
-from streamfilter.models.registry import build_model
+from streamfilter.models.registry import build_model, get_config
 
 
 @pytest.fixture
@@ -102,3 +104,50 @@ def test_future_format_version_is_refused(tmp_path):
     save_file({"w": torch.zeros(1)}, str(newer), metadata={"format": "facedeblur-checkpoint", "format_version": "99"})
     with pytest.raises(ModelError, match="format version '99'"):
         load_checkpoint(newer)
+
+
+def save_with_tensor(model, path, name, tensor) -> None:
+    """Save ``model``'s checkpoint to ``path`` with its tensor ``name`` replaced by ``tensor``."""
+    save_checkpoint(model, path)
+    with safetensors.safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    save_file({**load_file(str(path)), name: tensor}, str(path), metadata=metadata)
+
+
+def first_weight(model) -> str:
+    return next(name for name, tensor in model.state_dict().items() if tensor.is_floating_point())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_weights_that_are_not_finite_are_refused(saved, tmp_path, bad):
+    model, _ = saved
+    name, path = first_weight(model), tmp_path / "poisoned.safetensors"
+    weight = model.state_dict()[name].clone()
+    weight.view(-1)[0] = bad
+    save_with_tensor(model, path, name, weight)
+    with pytest.raises(ModelError, match=rf"{re.escape(str(path))}.*{re.escape(name)}.*not finite"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int32, torch.uint8])
+def test_weights_of_another_dtype_are_refused(saved, tmp_path, dtype):
+    model, _ = saved
+    name, path = first_weight(model), tmp_path / "odd.safetensors"
+    save_with_tensor(model, path, name, model.state_dict()[name].to(dtype))
+    with pytest.raises(ModelError, match=rf"{re.escape(str(path))}.*{re.escape(name)}.*{dtype}"):
+        load_checkpoint(path)
+
+
+def test_bfloat16_weights_load(saved, tmp_path):
+    model, _ = saved
+    path = tmp_path / "bf16.safetensors"
+    save_checkpoint(model, path, dtype=torch.bfloat16)
+    assert load_checkpoint(path, expect=model.config).config == model.config
+
+
+def test_integer_buffers_load_in_their_own_dtype(tmp_path):
+    model = build_model(get_config("dfd"), seed=0)
+    assert any(not tensor.is_floating_point() for tensor in model.state_dict().values()), "BatchNorm step counts"
+    path = tmp_path / "dfd.safetensors"
+    save_checkpoint(model, path, dtype=torch.float16)
+    assert load_checkpoint(path).config == model.config

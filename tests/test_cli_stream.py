@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import av
 import pytest
@@ -156,3 +157,90 @@ def test_help_lists_examples(capsys):
     text = capsys.readouterr().out
     assert code == 0
     assert "Examples:" in text and "-F nut" in text and "--reconnect" in text
+
+
+def test_stats_naming_the_input_is_refused_before_the_run(clip, tmp_path, capsys):
+    out, video = tmp_path / "out.mp4", clip.read_bytes()
+    code, err = stream([clip, out, "-q", "-y", "--stats", clip], capsys)
+    assert code == 2 and "--stats" in one_error_line(err) and "is the input" in err
+    assert clip.read_bytes() == video and not out.exists()
+
+
+@pytest.mark.parametrize("spelling", ["out.mp4", "./out.mp4", "sub/../out.mp4"])
+def test_stats_naming_the_output_is_refused(clip, tmp_path, capsys, monkeypatch, spelling):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    code, err = stream([clip, tmp_path / "out.mp4", "-q", "--stats", spelling], capsys)
+    assert code == 2 and "is the output" in one_error_line(err)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_existing_stats_file_needs_y(clip, tmp_path, capsys):
+    out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
+    stats.write_text("keep me")
+    code, err = stream([clip, out, "-q", "--stats", stats], capsys)
+    assert code == 2 and "-y/--overwrite" in one_error_line(err)
+    assert stats.read_text() == "keep me" and not out.exists()
+    assert stream([clip, out, "-q", "-y", "--stats", stats], capsys)[0] == 0
+    assert json.loads(stats.read_text())["frames_out"] == 20
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("missing/stats.json", "does not exist"),
+    ("notes.txt/stats.json", "is not a folder"),
+    ("folder", "is a directory"),
+    ("s" * 300 + ".json", "too long"),
+])
+def test_unusable_stats_path_is_refused_before_the_run(clip, tmp_path, capsys, name, message):
+    (tmp_path / "notes.txt").write_text("a file")
+    (tmp_path / "folder").mkdir()
+    out = tmp_path / "out.mp4"
+    code, err = stream([clip, out, "-q", "--stats", tmp_path / name], capsys)
+    assert code == 2 and message in one_error_line(err)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_stats_in_a_read_only_folder_is_refused(clip, tmp_path, capsys):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        code, err = stream([clip, tmp_path / "out.mp4", "-q", "--stats", folder / "stats.json"], capsys)
+    finally:
+        folder.chmod(0o700)
+    assert code == 2 and "not writable" in one_error_line(err)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("url", [
+    "rtmp://alice:s3cret@127.0.0.1:1/live/cam?passphrase=hunter2",
+    "http://alice:s3cret@127.0.0.1:1/clip.mp4?a=1&token=hunter2",
+])
+def test_secrets_of_an_unreachable_url_are_not_printed(url, tmp_path, capsys):
+    code, err = stream([url, tmp_path / "out.mp4", "-v"], capsys)
+    line = one_error_line(err)
+    assert code == 1 and "s3cret" not in err and "hunter2" not in err
+    assert "alice:***@127.0.0.1:1" in line, "the location can still be told"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--preset", "no-such-preset"], "--preset 'no-such-preset'"),
+    (["--latency-budget", "nan"], "--latency-budget"),
+    (["--latency-budget", "inf"], "--latency-budget"),
+    (["--blur-gate", "nan"], "--blur-gate"),
+    (["--blur-gate", "inf"], "--blur-gate"),
+    (["--blur-gate", "-inf"], "--blur-gate"),
+    (["--crf", "nan"], "--crf"),
+])
+def test_bad_values_are_one_usage_line_before_the_input_is_opened(tmp_path, capfd, args, message):
+    missing, out = tmp_path / "missing.mp4", tmp_path / "out.mp4"
+    code = run(load_command("stream"), [str(missing), str(out), "--model", "none", *args], prog_name="facedeblur-stream")
+    err = capfd.readouterr().err
+    assert code == 2 and message in one_error_line(err), err
+    assert not out.exists()
+
+
+def test_output_path_too_long_is_a_usage_error(clip, tmp_path, capsys):
+    code, err = stream([clip, tmp_path / ("o" * 300 + ".mp4"), "-q"], capsys)
+    assert code == 2 and "too long" in one_error_line(err) and "internal error" not in err

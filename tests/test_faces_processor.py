@@ -189,6 +189,67 @@ def test_live_frame_past_its_deadline_skips_the_restorer():
     assert processor.restore_seconds > 0, "the restorer's duration is tracked"
 
 
+
+class BrokenRestorer(RecordingRestorer):
+    """Brightens every face by 20 (as float 8-bit levels) and writes ``value`` into one sample
+    of the faces numbered in ``broken``."""
+
+    def __init__(self, *, broken: tuple[int, ...], value: float, **kwargs):
+        super().__init__(brighten=20, **kwargs)
+        self.broken = broken
+        self.value = value
+
+    def restore(self, faces):
+        out = super().restore(faces).astype(np.float32)
+        for i in self.broken:
+            out[i, 5, 5, 1] = self.value
+        return out
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_face_restored_to_non_finite_values_keeps_its_decoded_pixels(value):
+    backend = ScriptedBackend()
+    restorer = BrokenRestorer(broken=(0,), value=value, crop_size=32, heatmap_size=16, radius=0)
+    processor = FaceProcessor(restorer, backend=backend, tracker=TrackerConfig(detect_every=1))
+    (slot,) = analysed(processor, backend, synthetic_slots(1, width=240), [[[10, 20, 70, 80], [150, 20, 210, 80]]])
+    out = processor.process(FrameWindow((slot,))).astype(np.int16) - slot.rgb()
+    broken, kept = (next(t for t in slot.faces if t.crop_box.x0 < 120), next(t for t in slot.faces if t.crop_box.x0 > 120))
+    paths = dict(zip((t.track_id for t in slot.faces), slot.face_paths))
+    assert paths == {broken.track_id: "non_finite", kept.track_id: "restored"}
+    box = broken.crop_box
+    assert not out[:, :box.x0 + box.side].any(), "the broken face and what lies left of it stay as decoded"
+    cy, cx = (int(v) for v in kept.crop_box.center[::-1])
+    assert out[cy, cx].min() == 20
+
+
+def test_a_frame_whose_only_face_is_not_finite_is_the_decoded_frame():
+    backend = ScriptedBackend()
+    processor = FaceProcessor(BrokenRestorer(broken=(0,), value=float("nan"), crop_size=32, heatmap_size=16, radius=0),
+                              backend=backend)
+    (slot,) = analysed(processor, backend, synthetic_slots(1), [[[40, 20, 100, 80]]])
+    assert processor.process(FrameWindow((slot,))) is slot.frame
+    assert slot.face_paths == ("non_finite",)
+
+
+def test_a_network_that_outputs_nan_leaves_the_faces_as_decoded():
+    """A real engine whose weights went NaN: its faces are counted as non_finite, not pasted."""
+    import torch
+    from model_helpers import small_config
+
+    from streamfilter.models.registry import build_model
+    from streamfilter.runtime.torch_engine import TorchRestorer
+
+    model = build_model(small_config(), seed=0)
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.dim() > 1).fill_(float("nan"))
+    backend = ScriptedBackend()
+    processor = FaceProcessor(TorchRestorer(model), backend=backend)
+    slots = analysed(processor, backend, synthetic_slots(5), [[[40, 20, 100, 80]]] * 5)
+    window = windows(slots, 2)[2]
+    assert processor.process(window) is window.center.frame
+    assert window.center.face_paths == ("non_finite",)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("clip", ["val/liveportrait_d8.mp4", "train/liveportrait_s18.mp4"])
 def test_identity_round_trip_keeps_frames(shared_data, clip):

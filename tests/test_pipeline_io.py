@@ -112,3 +112,26 @@ def test_signal_finalises_a_playable_partial_output(tmp_path, signum):
     # last decoded frame but stored after the last packet read were never decoded, so not input.
     unread = [s for s in source if s < output[-1] and s not in set(output)]
     assert len(unread) <= 3, unread
+
+
+def test_secrets_of_a_network_input_are_never_printed(tmp_path):
+    """-v logs, the summary, the stats and the errors name the input without its secrets."""
+    port = free_port()
+    out, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
+    url = f"tcp://alice:s3cret@127.0.0.1:{port}?listen&token=hunter2"
+    receiver = subprocess.Popen([*COMMAND, url, out, "-v", "--stats", stats], stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                send_clip(f"tcp://127.0.0.1:{port}", 10)
+                break
+            except av.error.ConnectionRefusedError:
+                time.sleep(0.1)
+        _, err = receiver.communicate(timeout=60)
+    finally:
+        receiver.kill()
+    text = err.decode()
+    assert receiver.returncode == 0, text
+    assert f"info: input tcp://alice:***@127.0.0.1:{port}?listen&token=***" in text
+    assert "s3cret" not in text and "hunter2" not in text
+    assert "s3cret" not in stats.read_text() and "hunter2" not in stats.read_text()

@@ -54,7 +54,7 @@ def test_per_frame_work_runs_once_per_frame(checkpoint):
     stream = sliding_windows(model.config, frames=12, faces=2)
     for windows in stream:
         out = restorer.restore(windows)
-        assert out.shape == (2, 32, 32, 3) and out.dtype == np.uint8
+        assert out.shape == (2, 32, 32, 3) and out.dtype == np.float32 and np.array_equal(out, np.rint(out))
     assert restorer.frames_computed == 12 * 2  # not 12 * 2 * 5
     restorer.close()
 

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from ..faces.gate import DEFAULT_BLUR_GATE
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses nan and infinities (which it lets through)."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number.", param, ctx)
+        return number
+
 
 debug_option = click.option(
     "--debug", is_flag=True, help="Show tracebacks on failure (for bug reports)."
 )
 
 blur_gate_option = click.option(
-    "--blur-gate", type=click.FloatRange(min=0), default=DEFAULT_BLUR_GATE, show_default=True, metavar="SCORE",
+    "--blur-gate", type=FiniteFloatRange(min=0), default=DEFAULT_BLUR_GATE, show_default=True, metavar="SCORE",
     help="Restore only faces whose blur score (re-blur ratio, 0 sharp .. 1 no detail) reaches SCORE; "
          "sharper faces pass through untouched. 0 restores every face.",
 )

@@ -12,11 +12,11 @@ import click
 
 from ..errors import FaceDeblurError
 from ..factory import ProcessorOptions, make_processor
-from ..io.locations import parse_options
+from ..io.locations import check_side_output, parse_input, parse_options, parse_output, redact
 from ..io.sink import EncoderOptions
-from ..pipeline import Pipeline
+from ..pipeline import Pipeline, check_paths
 from ..progress import Progress
-from .options import blur_gate_option, debug_option
+from .options import FiniteFloatRange, blur_gate_option, debug_option
 
 EXAMPLES = """\b
 Examples:
@@ -40,8 +40,10 @@ class Interrupted(FaceDeblurError):
 
 
 class StderrFormatter(logging.Formatter):
+    """``level: message``, with the secrets of any URL in it masked."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        return f"{record.levelname.lower()}: {redact(record.getMessage())}"
 
 
 def configure_logging(*, quiet: bool, verbose: bool) -> None:
@@ -98,7 +100,7 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
 @blur_gate_option
 @click.option("--compare", is_flag=True, help="Write input | output side by side (double width).")
 @click.option("--stats", "stats_path", type=click.Path(dir_okay=False), help="Write frames, faces, fps and per-stage latency as JSON.")
-@click.option("--latency-budget", type=click.FloatRange(min=0, min_open=True), default=200, show_default=True,
+@click.option("--latency-budget", type=FiniteFloatRange(min=0, min_open=True), default=200, show_default=True,
               metavar="MS", help="Live inputs: time from decode to the end of processing; a frame that would "
                                  "miss it keeps its faces unrestored ('late' in the stats).")
 @click.option("--reconnect", type=click.IntRange(min=0), default=0, show_default=True, help="Reconnect a network input N times after read errors.")
@@ -119,6 +121,11 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
     input_options = parse_options(input_option, flag="--input-option")
     output_options = parse_options(output_option, flag="--output-option")
     encoder = EncoderOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, bitrate=bitrate)
+    source_at = parse_input(input_, input_format=input_format)
+    sink_at, _ = parse_output(output, output_format=output_format)
+    check_paths(source_at, sink_at, overwrite=overwrite)
+    if stats_path is not None:
+        check_side_output(stats_path, flag="--stats", source=source_at, sink=sink_at, overwrite=overwrite)
     processor = make_processor(ProcessorOptions(model=model, engine=engine, device=device, landmarks=landmarks,
                                                 max_faces=max_faces, min_face_size=min_face_size, blur_gate=blur_gate))
     try:
@@ -131,7 +138,7 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
         raise
     log = logging.getLogger("streamfilter")
     info = pipeline.info
-    log.info("input %s: %dx%d, time base %s, %s fps, %d audio stream(s)", input_, info.width, info.height,
+    log.info("input %s: %dx%d, time base %s, %s fps, %d audio stream(s)", source_at.shown, info.width, info.height,
              info.time_base, info.average_rate, len(pipeline.source.audio))
     progress = Progress(info.frames, enabled=not quiet and pipeline.source.location.kind == "file")
     try:

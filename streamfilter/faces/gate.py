@@ -31,6 +31,9 @@ SHARP = "sharp"
 LATE = "late"
 """Path of a blurred face left unrestored because its live frame was running out of time."""
 
+NON_FINITE = "non_finite"
+"""Path of a face the network restored to NaN or infinite values: it keeps its decoded pixels."""
+
 
 @dataclass(frozen=True)
 class BlurGate:

@@ -16,9 +16,10 @@ stored on its side; see :mod:`..orientation`), and the pasted change is turned b
 stored frame.
 With a ``BlurGate``, only the faces whose centre crop it finds blurred go to the restorer; the
 others keep their decoded pixels. Each face's path is recorded in the centre slot's
-``face_paths``: ``gate.RESTORED``, ``gate.SHARP``, or ``gate.LATE`` (a live frame whose
+``face_paths``: ``gate.RESTORED``, ``gate.SHARP``, ``gate.LATE`` (a live frame whose
 deadline the restorer would miss, judged by its recent call times, keeps its faces unrestored
-rather than fall behind).
+rather than fall behind), or ``gate.NON_FINITE`` (the restored crop holds NaN or infinities:
+the face keeps its decoded pixels).
 Crops are cached on their slot under their key ``(frame index, track id, crop box, index of
 the frame the points come from)``, so the 2r+1 windows sharing a frame cut it once while the
 crop box stays put; a frame's heatmaps are rendered (and kept with its crop) only when the
@@ -48,7 +49,7 @@ from ..io.planes import region_align, with_change, writes_regions
 from ..restorer import FaceWindow, Restorer
 from .backend import LandmarkBackend
 from .crop import crop_face
-from .gate import LATE, RESTORED, BlurGate
+from .gate import LATE, NON_FINITE, RESTORED, BlurGate
 from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
 from .paste import DEFAULT_FEATHER, pasted_change
 from .tracker import FaceTracker, TrackerConfig
@@ -137,6 +138,17 @@ class FaceProcessor:
         restored = self.restorer.restore(face_windows)
         with self._lock:
             self.restore_seconds += RESTORE_TIME_WEIGHT * (time.perf_counter() - started - self.restore_seconds)
+        finite = np.isfinite(restored).all(axis=(1, 2, 3))
+        if not finite.all():
+            flags = iter(finite)
+            centre.face_paths = tuple(path if path != RESTORED or next(flags) else NON_FINITE for path in paths)
+            tracks = [track for track, ok in zip(tracks, finite) if ok]
+            face_windows = [face for face, ok in zip(face_windows, finite) if ok]
+            restored = restored[finite]
+            if not tracks:
+                return centre.frame
+        if restored.dtype != np.uint8:
+            restored = np.clip(np.rint(restored), 0, 255).astype(np.uint8)
         boxes = [track.crop_box for track in tracks]
         in_planes = writes_regions(centre.frame)
         upright = centre.upright()

@@ -2,10 +2,14 @@
 
 ``-`` is stdin/stdout, ``scheme://`` names a network stream, a name with ``-f`` set to a capture
 demuxer (v4l2, avfoundation, dshow, ...) is a device, anything else is a file path.
+Locations are printed and logged only through :func:`redact`, which masks the secrets a URL
+may carry (``Location.shown``).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,6 +31,31 @@ OUTPUT_FORMAT_BY_SCHEME = {
     "rtsp": "rtsp",
 }
 
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]*[^\s'\".,:;)\]]", re.IGNORECASE)
+"""A URL in a text, without the punctuation that may follow it (``{url}: error``)."""
+_USERINFO = re.compile(r"^([^:]+://)([^/?#]*)@")
+_SECRET_QUERY = re.compile(
+    r"([?&;][\w.-]*?(?:pass(?:word|wd|phrase)?|pwd|key|token|secret|auth(?:orization)?|sig(?:nature)?|credentials?)=)"
+    r"[^&;#]*",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """``text`` (a location, or a message that quotes one) with the secrets of every URL in it
+    masked: the password (``user:***@``; a userinfo without one, often a key: ``***@``) and
+    the values of secret query parameters (``passphrase=***``, ``token=***``, ``api_key=***``,
+    ...). The rest of the URL is kept, so the location can still be told."""
+    return _URL.sub(lambda match: _redact_url(match.group()), text)
+
+
+def _redact_url(url: str) -> str:
+    def userinfo(match: re.Match[str]) -> str:
+        user, has_password, _ = match.group(2).partition(":")
+        return f"{match.group(1)}{user}:***@" if has_password else f"{match.group(1)}***@"
+
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(userinfo, url, count=1))
+
 
 @dataclass(frozen=True)
 class Location:
@@ -44,6 +73,11 @@ class Location:
     @property
     def path(self) -> Path | None:
         return Path(self.text) if self.kind == "file" else None
+
+    @property
+    def shown(self) -> str:
+        """``text`` as printed and logged: secrets masked (:func:`redact`)."""
+        return redact(self.text)
 
 
 def _scheme(text: str) -> str | None:
@@ -81,7 +115,7 @@ def parse_output(text: str, *, output_format: str | None) -> tuple[Location, str
             raise UsageError(f"cannot infer the container for {scheme}:// outputs; pass -F/--output-format")
         return Location(text, "network", text), output_format or OUTPUT_FORMAT_BY_SCHEME[scheme]
     if output_format is None and not Path(text).suffix:
-        raise UsageError(f"cannot infer the container from {text!r} (no extension); pass -F/--output-format")
+        raise UsageError(f"cannot infer the container from {redact(text)!r} (no extension); pass -F/--output-format")
     return Location(text, "file", text), output_format
 
 
@@ -94,3 +128,44 @@ def parse_options(pairs: tuple[str, ...] | list[str], *, flag: str) -> dict[str,
             raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
         options[key] = value
     return options
+
+
+def file_exists(path: Path, what: str) -> bool:
+    """``path.exists()``; a name the system refuses (too long, ...) is a ``UsageError``
+    naming ``what`` (e.g. "output")."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: {exc.strerror}") from None
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (equal resolved paths, or links to one file)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def check_side_output(text: str, *, flag: str, source: Location, sink: Location, overwrite: bool) -> None:
+    """Refuse a side output file (``--stats``) that is the input or the output, exists (without
+    ``overwrite``) or cannot be written (missing or read-only folder), before anything runs."""
+    path = Path(text)
+    exists = file_exists(path, flag)
+    for other, role in ((source, "input"), (sink, "output")):
+        if other.path is not None and same_file(path, other.path):
+            raise UsageError(f"{flag} {text} is the {role}; choose another file")
+    if exists:
+        if not overwrite:
+            raise UsageError(f"{flag} {text} exists; pass -y/--overwrite to replace it")
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{flag} {text} is not writable")
+        return
+    folder = path.parent
+    if not folder.is_dir():
+        problem = f"{folder} is not a folder" if folder.exists() else f"folder {folder} does not exist"
+        raise UsageError(f"{flag} {text}: {problem}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag} {text}: folder {folder} is not writable")

@@ -13,9 +13,14 @@ phone) input they are stacked in the stored picture, which its display matrix tu
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -28,7 +33,7 @@ from ..stage import END, Channel, Flow, Stage
 from ..stats import Stats
 from . import audio
 from .audio import AudioRoute
-from .locations import Location
+from .locations import Location, redact
 from .planes import rgb_to_frame
 from .source import VideoInfo, check_format
 
@@ -71,6 +76,24 @@ class EncoderOptions:
                 raise CodecError(f"{self.codec} cannot encode --pix-fmt {self.pix_fmt!r}; allowed: {', '.join(allowed)}")
         if self.bitrate is not None:
             parse_bitrate(self.bitrate)
+        if self.preset is not None and not self._opens({"preset": self.preset}) and self._opens({}):
+            raise UsageError(f"--preset {self.preset!r} is not a preset of {self.codec}")
+
+    def _opens(self, options: dict[str, str]) -> bool:
+        """Whether the encoder opens for a small picture with ``options`` (what the encoder
+        prints meanwhile, and when it is freed, is silenced)."""
+        with _quiet_stderr():
+            ctx = av.CodecContext.create(self.codec, "w")
+            ctx.width, ctx.height, ctx.time_base = 64, 64, Fraction(1, 25)
+            ctx.pix_fmt = self.pixel_format("yuv420p")
+            ctx.options = options
+            try:
+                ctx.open()
+            except (av.FFmpegError, ValueError):
+                return False
+            finally:
+                del ctx
+        return True
 
     def codec_options(self) -> dict[str, str]:
         options = {}
@@ -88,18 +111,32 @@ class EncoderOptions:
         return decoded if not formats or decoded in formats else formats[0]
 
 
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null: x264 prints an unknown preset's error straight there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def open_output(location: Location, *, output_format: str | None, options: dict[str, str]) -> av.container.OutputContainer:
     """Open ``location`` for writing; failures become one ``OutputError``/``CodecError`` line."""
     if location.path is not None and location.path.parent and not location.path.parent.exists():
-        raise OutputError(f"cannot write {location.text}: folder {location.path.parent} does not exist")
+        raise OutputError(f"cannot write {location.shown}: folder {location.path.parent} does not exist")
     if output_format is not None:
         check_format(output_format, "w")
     try:
         return av.open(location.url, "w", format=output_format, options=options)
     except ValueError as exc:
-        raise CodecError(f"cannot choose a container for {location.text}: {exc}; pass -F/--output-format") from exc
+        raise CodecError(f"cannot choose a container for {location.shown}: {redact(str(exc))}; pass -F/--output-format") from exc
     except (av.FFmpegError, OSError) as exc:
-        raise OutputError(f"cannot write {location.text}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write {location.shown}: {exc.strerror or redact(str(exc))}") from exc
 
 
 class VideoSink:
@@ -157,7 +194,7 @@ class VideoSink:
         try:
             self.container.mux(self.video.encode(frame))
         except av.FFmpegError as exc:
-            raise OutputError(f"cannot encode or write frame {slot.index} to {self.location.text}: {exc}") from exc
+            raise OutputError(f"cannot encode or write frame {slot.index} to {self.location.shown}: {redact(str(exc))}") from exc
 
     def _to_frame(self, slot: FrameSlot, result: av.VideoFrame | np.ndarray) -> av.VideoFrame:
         if self.compare:

@@ -23,7 +23,7 @@ from ..ring import FrameRing
 from ..stage import Channel, Flow, Stage
 from ..stats import Stats
 from .audio import AudioRoute
-from .locations import Location
+from .locations import Location, file_exists, redact
 
 log = logging.getLogger("streamfilter")
 
@@ -49,14 +49,14 @@ def open_input(location: Location, *, input_format: str | None, options: dict[st
     """Open ``location`` for reading; any failure becomes one ``InputError`` line."""
     if input_format is not None:
         check_format(input_format, "r")
-    if location.kind == "file" and location.path is not None and not location.path.exists():
-        raise InputError(f"input not found: {location.text}")
+    if location.kind == "file" and location.path is not None and not file_exists(location.path, "input"):
+        raise InputError(f"input not found: {location.shown}")
     try:
         return av.open(location.url, "r", format=input_format, options=options)
     except av.error.InvalidDataError as exc:
-        raise InputError(f"not a readable media file: {location.text}") from exc
+        raise InputError(f"not a readable media file: {location.shown}") from exc
     except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"cannot open input {location.text}: {exc.strerror or exc}") from exc
+        raise InputError(f"cannot open input {location.shown}: {exc.strerror or redact(str(exc))}") from exc
 
 
 def check_format(name: str, mode: str) -> None:
@@ -86,7 +86,7 @@ class VideoSource:
     def _select_streams(self) -> None:
         if not self.container.streams.video:
             self.container.close()
-            raise InputError(f"no video stream in {self.location.text}")
+            raise InputError(f"no video stream in {self.location.shown}")
         self.video = self.container.streams.video[0]
         self.video.thread_type = "AUTO"
         self.audio = list(self.container.streams.audio)
@@ -204,7 +204,7 @@ class SourceStage(Stage):
             except StopIteration:
                 return None
             except (av.FFmpegError, OSError) as exc:
-                return str(exc)
+                return redact(str(exc))
             if packet.stream.index == video.index:
                 self._video_flushed = packet.size == 0
                 self._decode(packet)

@@ -9,7 +9,8 @@ A checkpoint file is a safetensors file whose string metadata holds:
 
 The architecture is rebuilt from the stored configuration, so a checkpoint of a customised
 configuration loads without the registry. Loading with ``expect=`` checks that the stored
-configuration equals the expected one and names the differing fields otherwise.
+configuration equals the expected one and names the differing fields otherwise. Weights are
+float32, float16 or bfloat16 and finite; a file holding others is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .split import SplitModel
 
 FORMAT = "facedeblur-checkpoint"
 FORMAT_VERSION = 1
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def save_checkpoint(model: SplitModel, path: str | Path, *, dtype: torch.dtype | None = None) -> None:
@@ -74,8 +76,8 @@ def load_checkpoint(path: str | Path, *, expect: ModelConfig | None = None) -> S
     """Rebuild the model stored at ``path`` (eval mode, CPU).
 
     Raises ``WeightsMissingError`` if the file is missing, ``ModelError`` if it is not a
-    checkpoint of this format, its configuration differs from ``expect``, or its tensors do
-    not fit the configuration.
+    checkpoint of this format, its configuration differs from ``expect``, its tensors do not
+    fit the configuration, or a weight is not finite or of another dtype than ``WEIGHT_DTYPES``.
     """
     config = read_checkpoint_config(path)
     if expect is not None and config != expect:
@@ -88,6 +90,7 @@ def load_checkpoint(path: str | Path, *, expect: ModelConfig | None = None) -> S
         raise ModelError(f"checkpoint {path} does not match configuration {expect.name!r}: {', '.join(diffs)}")
     model = build_model(config)
     state = load_file(str(path))
+    _check_tensors(path, state, model)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -95,6 +98,22 @@ def load_checkpoint(path: str | Path, *, expect: ModelConfig | None = None) -> S
         detail = " ".join(first[:3])
         raise ModelError(f"checkpoint {path} does not fit its configuration {config.name!r}: {detail}") from exc
     return model
+
+
+def _check_tensors(path: str | Path, state: dict[str, torch.Tensor], model: SplitModel) -> None:
+    """``ModelError`` naming the file and the tensor for a weight whose dtype is not one of
+    ``WEIGHT_DTYPES`` or that holds NaN or infinities; integer buffers (BatchNorm's step
+    count) are kept in the model's own dtype."""
+    own = model.state_dict()
+    for name, tensor in state.items():
+        held = own.get(name)
+        if held is not None and not held.is_floating_point() and tensor.dtype == held.dtype:
+            continue
+        if tensor.dtype not in WEIGHT_DTYPES:
+            raise ModelError(f"checkpoint {path}: tensor {name} is {tensor.dtype}; "
+                             "weights must be float32, float16 or bfloat16")
+        if not torch.isfinite(tensor).all():
+            raise ModelError(f"checkpoint {path}: tensor {name} is not finite (holds NaN or infinities)")
 
 
 def weights_digest(model: torch.nn.Module) -> str:

@@ -3,8 +3,9 @@
 ``CachedRestorer`` implements ``Restorer.restore`` once for every engine: it converts the uint8
 crops to float in [0, 1], runs the per-frame part only for frames whose ``FaceWindow.keys`` are
 not cached (one batch for all of them), stacks the cached features of each window along a time
-axis and runs the per-window part on all faces as one batch. Engines supply ``_run_frame`` and
-``_run_window`` and the array type (numpy or torch) through ``_stack``.
+axis, runs the per-window part on all faces as one batch and returns its output in 8-bit
+levels. Engines supply ``_run_frame`` and ``_run_window`` and the array type (numpy or torch)
+through ``_stack``.
 
 The cache is a bounded LRU: with F faces per frame and radius r, a frame's features are needed
 by the 2 r + 1 windows that contain it, so F (2 r + 2) entries suffice for a steady stream; the
@@ -106,10 +107,11 @@ class CachedRestorer(ABC):
             raise ModelError(f"{self.config.name}: {exc}") from None
 
     def restore(self, faces: Sequence[FaceWindow]) -> np.ndarray:
-        """Restore the centre crop of each window: (N, S, S, 3) uint8 RGB."""
+        """Restore the centre crop of each window: (N, S, S, 3) float32 RGB, 8-bit levels
+        rounded but not clipped, so that the face path sees a NaN or infinity of the network."""
         size = self.crop_size
         if not faces:
-            return np.zeros((0, size, size, 3), np.uint8)
+            return np.zeros((0, size, size, 3), np.float32)
         for face in faces:
             self._check(face)
         features: dict[Hashable, tuple[Any, ...]] = {}
@@ -137,7 +139,7 @@ class CachedRestorer(ABC):
             self._stack([self._stack([features[key][p] for key in face.keys]) for face in faces]) for p in range(parts)
         ]
         restored = self._run_window(window_crops, stacked)
-        return np.clip(np.rint(restored.transpose(0, 2, 3, 1) * 255.0), 0, 255).astype(np.uint8)
+        return np.rint(restored.transpose(0, 2, 3, 1) * 255.0)
 
     def close(self) -> None:
         self.cache.clear()
