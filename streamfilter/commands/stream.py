@@ -12,7 +12,7 @@ import click
 
 from ..errors import FaceDeblurError
 from ..factory import ProcessorOptions, make_processor
-from ..io.locations import check_side_output, parse_input, parse_options, parse_output, redact
+from ..io.locations import check_input, check_side_output, parse_input, parse_options, parse_output, redact
 from ..io.sink import EncoderOptions
 from ..pipeline import Pipeline, check_paths
 from ..progress import Progress
@@ -123,6 +123,7 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
     encoder = EncoderOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, bitrate=bitrate)
     source_at = parse_input(input_, input_format=input_format)
     sink_at, _ = parse_output(output, output_format=output_format)
+    check_input(source_at)
     check_paths(source_at, sink_at, overwrite=overwrite)
     if stats_path is not None:
         check_side_output(stats_path, flag="--stats", source=source_at, sink=sink_at, overwrite=overwrite)

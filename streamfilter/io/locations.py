@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 
 LocationKind = Literal["file", "pipe", "network", "device"]
 
@@ -137,6 +137,12 @@ def file_exists(path: Path, what: str) -> bool:
         return path.exists()
     except OSError as exc:
         raise UsageError(f"{what} {path}: {exc.strerror}") from None
+
+
+def check_input(location: Location) -> None:
+    """``InputError`` for an input file that does not exist (checked before a model is built)."""
+    if location.kind == "file" and location.path is not None and not file_exists(location.path, "input"):
+        raise InputError(f"input not found: {location.shown}")
 
 
 def same_file(a: Path, b: Path) -> bool:

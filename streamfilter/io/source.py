@@ -23,7 +23,7 @@ from ..ring import FrameRing
 from ..stage import Channel, Flow, Stage
 from ..stats import Stats
 from .audio import AudioRoute
-from .locations import Location, file_exists, redact
+from .locations import Location, check_input, redact
 
 log = logging.getLogger("streamfilter")
 
@@ -49,8 +49,7 @@ def open_input(location: Location, *, input_format: str | None, options: dict[st
     """Open ``location`` for reading; any failure becomes one ``InputError`` line."""
     if input_format is not None:
         check_format(input_format, "r")
-    if location.kind == "file" and location.path is not None and not file_exists(location.path, "input"):
-        raise InputError(f"input not found: {location.shown}")
+    check_input(location)
     try:
         return av.open(location.url, "r", format=input_format, options=options)
     except av.error.InvalidDataError as exc:
