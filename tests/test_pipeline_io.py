@@ -53,6 +53,16 @@ def send_clip(url: str, frames: int) -> None:
         container.mux(video.encode(None))
 
 
+def send_when_listening(port: int, frames: int) -> None:
+    """``send_clip`` to tcp://127.0.0.1:PORT once the receiver listens (up to 10 s)."""
+    for _ in range(100):
+        try:
+            send_clip(f"tcp://127.0.0.1:{port}", frames)
+            return
+        except av.error.ConnectionRefusedError:
+            time.sleep(0.1)
+
+
 def test_mpegts_round_trip_over_localhost_tcp(tmp_path):
     port = free_port()
     out, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
@@ -60,12 +70,7 @@ def test_mpegts_round_trip_over_localhost_tcp(tmp_path):
                                 stderr=subprocess.PIPE)
     frames = 40
     try:
-        for _ in range(100):
-            try:
-                send_clip(f"tcp://127.0.0.1:{port}", frames)
-                break
-            except av.error.ConnectionRefusedError:
-                time.sleep(0.1)
+        send_when_listening(port, frames)
         _, err = receiver.communicate(timeout=60)
     finally:
         receiver.kill()
@@ -121,12 +126,7 @@ def test_secrets_of_a_network_input_are_never_printed(tmp_path):
     url = f"tcp://alice:s3cret@127.0.0.1:{port}?listen&token=hunter2"
     receiver = subprocess.Popen([*COMMAND, url, out, "-v", "--stats", stats], stderr=subprocess.PIPE)
     try:
-        for _ in range(100):
-            try:
-                send_clip(f"tcp://127.0.0.1:{port}", 10)
-                break
-            except av.error.ConnectionRefusedError:
-                time.sleep(0.1)
+        send_when_listening(port, 10)
         _, err = receiver.communicate(timeout=60)
     finally:
         receiver.kill()
