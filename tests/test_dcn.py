@@ -130,3 +130,20 @@ def test_bounded_offsets_saturate_at_the_bound_and_keep_small_ones():
     assert torch.all(mask == 0.5)
     with pytest.raises(ValueError, match="max_offset"):
         ModulatedDeformConv(4, 4, offset_channels=4, deformable_groups=2, max_offset=-1.0)
+
+
+def test_training_path_gives_the_ops_values_and_gradients():
+    torch.manual_seed(2)
+    layer = ModulatedDeformConv(8, 8, offset_channels=8, deformable_groups=2)
+    torch.nn.init.normal_(layer.offset_mask.weight, std=0.1)
+    x, feature = torch.randn(2, 8, 10, 10), torch.randn(2, 8, 10, 10)
+    grads = []
+    for training in (False, True):
+        layer.train(training)
+        layer.zero_grad()
+        out = layer(x, feature)
+        out.square().mean().backward()
+        grads.append((out.detach(), layer.weight.grad.clone(), layer.offset_mask.weight.grad.clone()))
+    for op, plain in zip(*grads, strict=True):
+        assert torch.allclose(op, plain, atol=1e-6)
+

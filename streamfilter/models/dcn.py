@@ -150,7 +150,10 @@ class ModulatedDeformConv(nn.Module):
     ``max_offset * tanh(raw / max_offset)``: the identity near zero, never beyond ``max_offset``
     pixels, so an alignment cannot run off its feature map (0: unbounded).
 
-    forward(x: (N, C, H, W), offset_feature: (N, Cf, H, W)) -> (N, Co, H, W)
+    forward(x: (N, C, H, W), offset_feature: (N, Cf, H, W)) -> (N, Co, H, W). In training mode
+    with gradients on, the body runs as plain autograd ops (its backward reuses the saved
+    sampling instead of rerunning the forward, as the op's does); otherwise, in evaluation and
+    export, it runs as the ``facedeblur::deform_conv2d`` op.
     """
 
     def __init__(
@@ -196,4 +199,8 @@ class ModulatedDeformConv(nn.Module):
             low = torch.get_autocast_dtype(x.device.type)
             x, weight, bias = x.to(low), weight.to(low), bias.to(low)
             offset, mask = offset.float(), mask.float()
+        if self.training and torch.is_grad_enabled():
+            # the op's backward reruns the whole body; plain autograd keeps what the gradient needs
+            return _deform_conv2d_reference(x, weight, bias, offset, mask, 1, self.kernel_size // 2, 1,
+                                            self.deformable_groups)
         return deform_conv2d(x, weight, bias, offset, mask, 1, self.kernel_size // 2, 1, self.deformable_groups)
