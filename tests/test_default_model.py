@@ -11,16 +11,17 @@ from streamfilter.errors import WeightsMissingError
 from streamfilter.runtime import build
 
 
-def test_auto_prefers_finenet_on_cuda_and_never_runs_untrained(tmp_path, monkeypatch):
+def test_auto_picks_the_device_default_and_never_runs_untrained(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "SHIPPED_WEIGHTS", tmp_path)
+    monkeypatch.setattr(build, "DEFAULT_MODELS", {"cuda": "finenet", "cpu": "unet"})
     with pytest.raises(WeightsMissingError, match="--model none"):
         build.default_model("cpu")
-    (tmp_path / "finenet-lite.safetensors").touch()
-    assert build.default_model("cpu") == "finenet-lite"
-    assert build.default_model("cuda:0") == "finenet-lite"
+    (tmp_path / "unet.safetensors").touch()
+    assert build.default_model("cpu") == "unet"
+    assert build.default_model("cuda:0") == "unet", "the CPU default stands in for missing CUDA weights"
     (tmp_path / "finenet.safetensors").touch()
     assert build.default_model("cuda") == "finenet"
-    assert build.default_model("cpu") == "finenet-lite"
+    assert build.default_model("cpu") == "unet"
 
 
 def test_auto_without_shipped_weights_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
@@ -35,19 +36,19 @@ def test_auto_without_shipped_weights_is_one_line_and_exit_1(tmp_path, monkeypat
     assert not (tmp_path / "out.mkv").exists()
 
 
-def test_shipped_finenet_lite_loads_as_the_cpu_default():
-    """The weights in the package are the registered finenet-lite configuration, and ``auto``
-    picks them on CPU (MODEL_CARD.md says how they were trained)."""
-    assert build.default_model("cpu") == "finenet-lite"
-    network, weights = build.resolve_model("finenet-lite")
-    assert weights == build.SHIPPED_WEIGHTS / "finenet-lite.safetensors"
-    assert network.config.name == "finenet-lite"
-
-
-def test_shipped_finenet_loads_as_the_cuda_default():
-    """finenet's weights ship too (fp16 storage, loaded as float32): ``auto`` picks them on CUDA."""
-    assert build.default_model("cuda") == "finenet"
-    network, weights = build.resolve_model("finenet")
-    assert weights == build.SHIPPED_WEIGHTS / "finenet.safetensors"
-    assert network.config.name == "finenet"
+def test_shipped_unet_is_the_default_on_both_devices():
+    """The weights in the package are the registered unet configuration (fp16 storage, loaded
+    as float32), and ``auto`` picks them on CPU and CUDA (MODEL_CARD.md says how they were
+    trained and why finenet is not the CUDA default)."""
+    assert build.default_model("cpu") == build.default_model("cuda") == "unet"
+    network, weights = build.resolve_model("unet")
+    assert weights == build.SHIPPED_WEIGHTS / "unet.safetensors"
+    assert network.config.name == "unet"
     assert all(tensor.dtype != torch.float16 for tensor in network.state_dict().values())
+
+
+@pytest.mark.parametrize("name", ["finenet", "finenet-lite"])
+def test_earlier_shipped_models_still_load(name):
+    network, weights = build.resolve_model(name)
+    assert weights == build.SHIPPED_WEIGHTS / f"{name}.safetensors"
+    assert network.config.name == name
