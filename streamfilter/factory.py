@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import UsageError
-from .faces.gate import DEFAULT_BLUR_GATE, BlurGate
+from .faces.gate import BlurGate, default_blur_gate
 from .processor import Passthrough, Processor
 from .restorer import IdentityRestorer, Restorer
 
@@ -19,7 +19,8 @@ class ProcessorOptions:
     """What ``--model``, ``--engine``, ``--device``, ``--landmarks``, ``--max-faces``,
     ``--min-face-size`` and ``--blur-gate`` ask for. ``model`` is ``none`` (frames pass through
     untouched, no face work), ``auto`` (the trained weights shipped for the device), a
-    registered name, a checkpoint path or ``identity`` (full face path, no network)."""
+    registered name, a checkpoint path or ``identity`` (full face path, no network).
+    ``blur_gate`` None is the model's own default threshold (``gate.default_blur_gate``)."""
 
     model: str = "auto"
     engine: EngineName = "auto"
@@ -27,14 +28,15 @@ class ProcessorOptions:
     landmarks: LandmarkBackendName = "dlib"
     max_faces: int = 4
     min_face_size: int = 40
-    blur_gate: float = DEFAULT_BLUR_GATE
+    blur_gate: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_faces < 1:
             raise UsageError(f"--max-faces must be >= 1, got {self.max_faces}")
         if self.min_face_size < 1:
             raise UsageError(f"--min-face-size must be >= 1, got {self.min_face_size}")
-        BlurGate(self.blur_gate)
+        if self.blur_gate is not None:
+            BlurGate(self.blur_gate)
 
 
 def face_processor(restorer: Restorer, options: ProcessorOptions) -> Processor:
@@ -46,7 +48,9 @@ def face_processor(restorer: Restorer, options: ProcessorOptions) -> Processor:
 
     backend = make_backend(options.landmarks, min_face_size=options.min_face_size, device=options.device)
     config = TrackerConfig(max_faces=options.max_faces, min_face_size=options.min_face_size)
-    return FaceProcessor(restorer, backend=backend, tracker=config, gate=BlurGate(options.blur_gate),
+    config_name = getattr(getattr(restorer, "config", None), "name", None)
+    threshold = default_blur_gate(config_name) if options.blur_gate is None else options.blur_gate
+    return FaceProcessor(restorer, backend=backend, tracker=config, gate=BlurGate(threshold),
                          windows_in_flight=restorer.concurrency)
 
 

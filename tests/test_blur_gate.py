@@ -108,3 +108,23 @@ def test_stream_cli_refuses_a_negative_gate(tmp_path):
     code = run(load_command("stream"), ["in.mp4", str(tmp_path / "out.mp4"), "--blur-gate", "-1"],
                prog_name="facedeblur-stream")
     assert code == 2
+
+
+def test_each_model_gets_its_own_default_threshold(monkeypatch):
+    from streamfilter import factory
+    from streamfilter.faces.gate import MODEL_BLUR_GATES, default_blur_gate
+    from streamfilter.models.registry import get_config
+
+    assert default_blur_gate("unet") == MODEL_BLUR_GATES["unet"]
+    assert default_blur_gate("finenet-lite") == 0.125 and default_blur_gate(None) == DEFAULT_BLUR_GATE
+    built = []
+    monkeypatch.setattr("streamfilter.faces.processor.FaceProcessor",
+                        lambda restorer, gate, **kwargs: built.append(gate.threshold))
+    monkeypatch.setattr("streamfilter.faces.backend.make_backend", lambda *args, **kwargs: None)
+    restorer = RecordingRestorer(brighten=1, crop_size=32, heatmap_size=16, radius=0)
+    restorer.config = get_config("unet")
+    factory.face_processor(restorer, factory.ProcessorOptions())
+    factory.face_processor(restorer, factory.ProcessorOptions(blur_gate=0.0))
+    del restorer.config
+    factory.face_processor(restorer, factory.ProcessorOptions())
+    assert built == [MODEL_BLUR_GATES["unet"], 0.0, DEFAULT_BLUR_GATE]

@@ -6,7 +6,7 @@ import math
 
 import click
 
-from ..faces.gate import DEFAULT_BLUR_GATE
+from ..faces.gate import DEFAULT_BLUR_GATE, MODEL_BLUR_GATES
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -24,7 +24,8 @@ debug_option = click.option(
 )
 
 blur_gate_option = click.option(
-    "--blur-gate", type=FiniteFloatRange(min=0), default=DEFAULT_BLUR_GATE, show_default=True, metavar="SCORE",
+    "--blur-gate", type=FiniteFloatRange(min=0), default=None, metavar="SCORE",
     help="Restore only faces whose blur score (re-blur ratio, 0 sharp .. 1 no detail) reaches SCORE; "
-         "sharper faces pass through untouched. 0 restores every face.",
+         "sharper faces pass through untouched. 0 restores every face. Default: the model's own "
+         f"threshold (unet {MODEL_BLUR_GATES['unet']:g}; {DEFAULT_BLUR_GATE:g} for others; docs/blur-gate.md).",
 )

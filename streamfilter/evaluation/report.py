@@ -140,6 +140,11 @@ def results_json(results: list[ClipResult], options: EvalOptions, *, data: Path)
     }
 
 
+def gate_text(threshold: float | None) -> str:
+    """``--blur-gate`` as the report states it."""
+    return "of each model (its default)" if threshold is None else f"{threshold:g}"
+
+
 def _cell(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -183,7 +188,7 @@ def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> 
         "",
         f"Data: `{data}` ({len(scored)} of {len(results)} clips scored), first {options.max_frames} frames per clip, "
         f"seed {options.seed}, engine {options.engine}; blur: the training distribution, each frame "
-        f"left sharp with p={EVAL_DEGRADE.p_sharp_center}; blur gate {options.blur_gate:g} "
+        f"left sharp with p={EVAL_DEGRADE.p_sharp_center}; blur gate {gate_text(options.blur_gate)} "
         "(faces scoring below it pass through).",
         f"Face regions: 68-point boxes of the sharp frames (dlib), grown by {BOX_MARGIN:.0%} per side. "
         f"PSNR on RGB (capped at {PSNR_CEILING:.0f} dB), SSIM on BT.601 luma (Gaussian 11x11, sigma 1.5). "

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError, UsageError
 from ..factory import EngineName, ProcessorOptions, face_processor, make_processor
 from ..faces.backend import LandmarkBackend, make_backend
-from ..faces.gate import DEFAULT_BLUR_GATE, BlurGate
+from ..faces.gate import BlurGate
 from ..io.folders import video_files
 from ..io.sink import EncoderOptions
 from ..pipeline import Pipeline
@@ -51,7 +51,8 @@ class EvalOptions:
     engine:       engine for every model
     seed:         blur seed (the blurred clips depend on it and on the clip names only)
     max_frames:   frames evaluated from the start of each clip
-    blur_gate:    ``--blur-gate`` of the face path (0: every face restored)
+    blur_gate:    ``--blur-gate`` of the face path (0: every face restored; None: each model's
+                  default, ``faces.gate.default_blur_gate``)
     strip_frames: rows of the PNG strip per clip (0: no strip)
     keep_videos:  keep the blurred clip and every model's output in OUT/videos
     """
@@ -60,7 +61,7 @@ class EvalOptions:
     engine: EngineName = "auto"
     seed: int = 0
     max_frames: int = 150
-    blur_gate: float = DEFAULT_BLUR_GATE
+    blur_gate: float | None = None
     strip_frames: int = 4
     keep_videos: bool = False
 
@@ -76,7 +77,8 @@ class EvalOptions:
             raise UsageError(f"--seed must be >= 0, got {self.seed}")
         if self.max_frames < 1:
             raise UsageError(f"--max-frames must be >= 1, got {self.max_frames}")
-        BlurGate(self.blur_gate)
+        if self.blur_gate is not None:
+            BlurGate(self.blur_gate)
         if self.strip_frames < 0:
             raise UsageError(f"--strip-frames must be >= 0, got {self.strip_frames}")
 

@@ -21,6 +21,16 @@ import numpy as np
 from ..errors import UsageError
 
 DEFAULT_BLUR_GATE = 0.125
+"""The threshold of a model without one of its own in ``MODEL_BLUR_GATES``."""
+
+MODEL_BLUR_GATES = {"unet": 0.1, "finenet-lite": 0.125, "finenet": 0.125}
+"""Each shipped model's default threshold, set on the held-out training clips with that model
+(docs/blur-gate.md); a checkpoint gets the threshold of the configuration it was trained from."""
+
+
+def default_blur_gate(model: str | None) -> float:
+    """The default threshold for the configuration named ``model`` (None: no network)."""
+    return MODEL_BLUR_GATES.get(model or "", DEFAULT_BLUR_GATE)
 
 RESTORED = "restored"
 """Path of a face the network restored."""
