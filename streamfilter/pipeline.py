@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from .errors import FaceDeblurError, InputError, StageError, UsageError
-from .io.locations import Location, file_exists, parse_input, parse_output, same_file
+from .io.locations import Location, check_paths, parse_input, parse_output
 from .io.sink import EncoderOptions, SinkStage, VideoSink
 from .io.source import SourceStage, VideoInfo, VideoSource
 from .processor import Processor
@@ -173,18 +173,3 @@ class Pipeline:
                              f"{self.stats.frames_out} frames that could be decoded")
         if self.stats.frames_in == 0 and not self.flow.interrupt.is_set():
             raise InputError(f"no video frame could be decoded from {self.source.location.shown}")
-
-
-def check_paths(source: Location, sink: Location, *, overwrite: bool) -> None:
-    """Refuse to overwrite an existing output without ``overwrite`` or to write over the input
-    (and a file name the system refuses, e.g. too long)."""
-    if sink.path is None:
-        return
-    exists = file_exists(sink.path, "output")
-    if exists and source.path is not None and same_file(source.path, sink.path):
-        raise UsageError(f"output {sink.text} is the input; choose another output")
-    if exists and not overwrite:
-        raise UsageError(f"output {sink.text} exists; pass -y/--overwrite to replace it")
-    if sink.path.is_dir():
-        raise UsageError(f"output {sink.text} is a folder")
-

@@ -68,12 +68,10 @@ def test_missing_input(tmp_path, capsys):
 
 
 def test_missing_input_is_reported_before_a_model_is_built(tmp_path, capsys, monkeypatch):
-    from streamfilter.commands import stream as stream_command
-
     def build(*args, **kwargs):
         raise AssertionError("the model was built before the input was checked")
 
-    monkeypatch.setattr(stream_command, "make_processor", build)
+    monkeypatch.setattr("streamfilter.factory.make_processor", build)
     code, err = stream([tmp_path / "nope.mp4", tmp_path / "out.mp4", "-q"], capsys)
     assert code == 1 and "input not found" in one_error_line(err)
 

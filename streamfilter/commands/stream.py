@@ -10,13 +10,14 @@ from contextlib import contextmanager
 
 import click
 
+from typing import TYPE_CHECKING
+
 from ..errors import FaceDeblurError
-from ..factory import ProcessorOptions, make_processor
-from ..io.locations import check_input, check_side_output, parse_input, parse_options, parse_output, redact
-from ..io.sink import EncoderOptions
-from ..pipeline import Pipeline, check_paths
-from ..progress import Progress
+from ..io.locations import check_input, check_paths, check_side_output, parse_input, parse_options, parse_output, redact
 from .options import FiniteFloatRange, blur_gate_option, debug_option
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
 
 EXAMPLES = """\b
 Examples:
@@ -115,8 +116,14 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
            latency_budget: float, reconnect: int, overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
     """Deblur faces in a video stream: INPUT (file, '-', URL or device) -> OUTPUT (file, '-' or URL).
 
-    Every input frame gives one output frame with the same timestamp; audio is copied.
+    Every input frame gives one output frame with the same timestamp; audio is copied, or
+    re-encoded (with a warning) where the output container cannot take it.
     """
+    from ..factory import ProcessorOptions, make_processor  # numpy, av, numba: not loaded for --help
+    from ..io.sink import EncoderOptions
+    from ..pipeline import Pipeline
+    from ..progress import Progress
+
     configure_logging(quiet=quiet, verbose=verbose)
     input_options = parse_options(input_option, flag="--input-option")
     output_options = parse_options(output_option, flag="--output-option")

@@ -15,10 +15,12 @@ plateau on its safe side. See docs/blur-gate.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_BLUR_GATE = 0.125
 """The threshold of a model without one of its own in ``MODEL_BLUR_GATES``."""

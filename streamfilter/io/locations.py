@@ -155,6 +155,20 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def check_paths(source: Location, sink: Location, *, overwrite: bool) -> None:
+    """Refuse to overwrite an existing output without ``overwrite`` or to write over the input
+    (and a file name the system refuses, e.g. too long)."""
+    if sink.path is None:
+        return
+    exists = file_exists(sink.path, "output")
+    if exists and source.path is not None and same_file(source.path, sink.path):
+        raise UsageError(f"output {sink.text} is the input; choose another output")
+    if exists and not overwrite:
+        raise UsageError(f"output {sink.text} exists; pass -y/--overwrite to replace it")
+    if sink.path.is_dir():
+        raise UsageError(f"output {sink.text} is a folder")
+
+
 def check_side_output(text: str, *, flag: str, source: Location, sink: Location, overwrite: bool) -> None:
     """Refuse a side output file (``--stats``) that is the input or the output, exists (without
     ``overwrite``) or cannot be written (missing or read-only folder), before anything runs."""
