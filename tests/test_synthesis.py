@@ -48,6 +48,25 @@ def test_degrade_window_is_seeded_and_deterministic(face_like):
     assert not np.array_equal(a, c)
 
 
+def test_clean_windows_keep_their_sharp_frames_exactly(face_like):
+    window = np.stack([face_like] * 5)
+    clean = DegradeConfig(p_clean=1.0, noise_sigma=(0.02, 0.02), p_jpeg=0.5, p_h264=0.5)
+    rng = np.random.default_rng(5)
+    sharp_frames = 0
+    for _ in range(10):
+        out, applied = degrade_window(window, face_size=80, rng=rng, config=clean)
+        for frame, info in zip(out, applied, strict=True):
+            if info.kind == "sharp":
+                sharp_frames += 1
+                assert np.array_equal(frame, face_like), "no noise, no compression"
+    assert sharp_frames > 0
+    noisy, applied = degrade_window(window, face_size=80, rng=np.random.default_rng(5),
+                                    config=DegradeConfig(noise_sigma=(0.02, 0.02)))
+    assert not all(np.array_equal(f, face_like) for f, i in zip(noisy, applied) if i.kind == "sharp")
+    with pytest.raises(ValueError, match="p_clean"):
+        DegradeConfig(p_clean=1.5)
+
+
 def test_blurred_frames_are_less_sharp(face_like):
     window = np.stack([face_like] * 5)
     config = DegradeConfig(p_sharp_center=0.0, p_sharp_neighbour=0.0, noise_sigma=(0.0, 0.0), p_jpeg=0.0, p_h264=0.0)

@@ -25,6 +25,9 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--sharp-share", type=float, default=None,
               help="Share of training windows whose centre frame stays sharp (default 0.2); more teaches "
                    "the model to leave sharp faces alone.")
+@click.option("--clean-share", type=float, default=None,
+              help="Share of training windows left without noise and compression (default 0): clean footage, "
+                   "where a sharp face must come out unchanged.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-data", type=FOLDER,
               help="Folder of videos for the validation PSNR in the log (default: fixed windows of the training data).")
@@ -54,7 +57,7 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or progress messages (warnings still print).")
 @debug_option
-def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, seed, val_data,
+def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, clean_share, seed, val_data,
           val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init,
           offset_lr_scale, offset_bound, deep_supervision, pool, precision, clip_grad, weight_decay, resume, tensorboard,
           quiet, debug) -> None:
@@ -86,7 +89,7 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     options = TrainOptions(model=model_name, steps=steps, batch=batch, lr=lr, lr_floor=lr_floor,
-                           combine_share=combine_share, sharp_share=sharp_share, seed=seed, val_windows=val_windows,
+                           combine_share=combine_share, sharp_share=sharp_share, clean_share=clean_share, seed=seed, val_windows=val_windows,
                            val_every=val_every, checkpoint_minutes=checkpoint_minutes, workers=workers, device=device,
                            threads=threads, init=init, offset_lr_scale=offset_lr_scale,
                            offset_bound=offset_bound, deep_supervision=deep_supervision, pool=pool,

@@ -53,9 +53,13 @@ class DegradeConfig:
     jpeg_quality: tuple[int, int] = (40, 95)
     p_h264: float = 0.3
     h264_crf: tuple[int, int] = (18, 35)
+    p_clean: float = 0.0
+    """share of windows left without noise and compression (clean footage, where a sharp
+    centre must come out exactly as it went in); drawn only when above 0, so the default keeps
+    the random stream of earlier versions"""
 
     def __post_init__(self) -> None:
-        for name in ("p_sharp_center", "p_sharp_neighbour", "p_motion", "p_average", "p_jpeg", "p_h264"):
+        for name in ("p_sharp_center", "p_sharp_neighbour", "p_motion", "p_average", "p_jpeg", "p_h264", "p_clean"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
@@ -197,6 +201,8 @@ def degrade_window(
             frames = sub_frames(i, n)
         blurred[i], info = blur_frame(sharp[i], kind, face_size=face_size, rng=rng, config=config, sub_frames=frames)
         applied.append(info)
+    if config.p_clean > 0 and rng.random() < config.p_clean:
+        return blurred, applied
     blurred = add_noise(blurred, rng.uniform(*config.noise_sigma), rng)
     u = rng.random()
     if u < config.p_jpeg:

@@ -55,7 +55,8 @@ class TrainOptions:
     rate of each phase, decayed by a cosine to ``lr * lr_floor``; combine_share: share of the
     steps for the combination module (FineNet); sharp_share: share of windows whose centre
     frame stays sharp (``DegradeConfig.p_sharp_center``; None: the window configuration's,
-    0.2 by default); val_windows / val_every: fixed validation
+    0.2 by default); clean_share: share of windows without noise or compression
+    (``DegradeConfig.p_clean``; None: 0); val_windows / val_every: fixed validation
     windows and how often (steps) to score them; checkpoint_minutes: wall time between
     checkpoints; workers: data loader processes (0 = in the training process); init: a
     checkpoint of the same configuration to start from instead of a fresh initialisation
@@ -76,6 +77,7 @@ class TrainOptions:
     lr_floor: float = 0.01
     combine_share: float = 0.1
     sharp_share: float | None = None
+    clean_share: float | None = None
     seed: int = 0
     val_windows: int = 64
     val_every: int = 250
@@ -102,6 +104,8 @@ class TrainOptions:
             raise UsageError(f"bad learning rate {self.lr} or floor {self.lr_floor}")
         if self.sharp_share is not None and not 0.0 <= self.sharp_share <= 1.0:
             raise UsageError(f"sharp share must be in [0, 1], got {self.sharp_share}")
+        if self.clean_share is not None and not 0.0 <= self.clean_share <= 1.0:
+            raise UsageError(f"clean share must be in [0, 1], got {self.clean_share}")
         if self.offset_lr_scale <= 0:
             raise UsageError(f"offset learning-rate scale must be > 0, got {self.offset_lr_scale}")
         if self.deep_supervision < 0:
@@ -185,8 +189,10 @@ class Trainer:
         self.radius = config.radius
         self.window_config = window or WindowConfig(crop_size=config.crop_size, heatmap_size=config.heatmap_size,
                                                     landmarks=uses_landmarks(config))
-        if options.sharp_share is not None:
-            degrade = dataclasses.replace(self.window_config.degrade, p_sharp_center=options.sharp_share)
+        shares = {"p_sharp_center": options.sharp_share, "p_clean": options.clean_share}
+        shares = {name: value for name, value in shares.items() if value is not None}
+        if shares:
+            degrade = dataclasses.replace(self.window_config.degrade, **shares)
             self.window_config = dataclasses.replace(self.window_config, degrade=degrade)
         if (self.window_config.crop_size, self.window_config.heatmap_size) != (config.crop_size, config.heatmap_size):
             raise UsageError(f"training windows of {self.window_config.crop_size} px / {self.window_config.heatmap_size} px "
