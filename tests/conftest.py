@@ -44,3 +44,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real face data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def photo_sources(shared_data: Path, tmp_path_factory):
+    """Training sources of three of the shared photos, framed for 32-pixel crops."""
+    from streamfilter.train.dataset import load_sources
+
+    folder = tmp_path_factory.mktemp("photos")
+    for photo in sorted((shared_data / "images").iterdir())[:3]:
+        (folder / photo.name).symlink_to(photo)
+    return load_sources(None, folder, cache_dir=folder / "cache", crop_size=32, max_frames=10,
+                        log=lambda message: None)
+

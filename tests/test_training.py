@@ -15,7 +15,7 @@ import torch
 from streamfilter.errors import ModelError, UsageError
 from streamfilter.models.checkpoint import load_checkpoint, read_checkpoint_config
 from streamfilter.models.config import DFDConfig, FineNetConfig
-from streamfilter.train.dataset import Sources, WindowBatches, load_sources
+from streamfilter.train.dataset import Sources, WindowBatches
 from streamfilter.train.deep_supervision import DeepSupervision
 from streamfilter.train.degrade import DegradeConfig
 from streamfilter.train.loop import Schedule, Trainer, TrainOptions
@@ -27,15 +27,6 @@ TINY = FineNetConfig(
     name="tiny", channels=8, deformable_groups=2, crop_size=32, predeblur_blocks=0, extract_blocks=1,
     reconstruct_blocks=1, combine_channels=8, combine_blocks=1,
 )
-
-
-@pytest.fixture(scope="module")
-def photo_sources(shared_data: Path, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    for photo in sorted((shared_data / "images").iterdir())[:3]:
-        (folder / photo.name).symlink_to(photo)
-    return load_sources(None, folder, cache_dir=folder / "cache", crop_size=TINY.crop_size, max_frames=10,
-                        log=lambda message: None)
 
 
 def options(**changes) -> TrainOptions:

@@ -13,22 +13,12 @@ from streamfilter.errors import UsageError
 from streamfilter.models.config import UNetConfig
 from streamfilter.models.dcn import ModulatedDeformConv
 from streamfilter.train import precision
-from streamfilter.train.dataset import load_sources
 from streamfilter.train.loop import Trainer, TrainOptions
 from streamfilter.train.pool import PoolBatches, WindowPool
 from streamfilter.train.windows import WindowConfig
 
 SMALL_UNET = UNetConfig(name="small-unet", crop_size=32, frame_channels=4, channels=8, encoder_blocks=1,
                         middle_blocks=1, decoder_blocks=1, heatmap_size=16)
-
-
-@pytest.fixture(scope="module")
-def photo_sources(shared_data: Path, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    for photo in sorted((shared_data / "images").iterdir())[:3]:
-        (folder / photo.name).symlink_to(photo)
-    return load_sources(None, folder, cache_dir=folder / "cache", crop_size=32, max_frames=10,
-                        log=lambda message: None)
 
 
 def test_pool_is_built_once_and_batches_are_a_function_of_seed_and_step(photo_sources, tmp_path):
