@@ -1,15 +1,13 @@
 """Blur-aware gating: the network restores only the faces blurred enough to gain from it.
 
 A restoration network leaves a small residual on every face it touches; on a sharp face that
-residual is pure loss (finenet-lite, 2200 steps: sharp faces came out at 36-41 dB instead of
-41-58 dB). ``BlurGate`` scores each face's centre crop with :func:`..sharpness.blur_score`
-and passes faces below the threshold through untouched (their pixels stay the decoded ones).
+residual is pure loss. ``BlurGate`` scores each face's centre crop with
+:func:`..sharpness.blur_score` and passes faces below the threshold through untouched (their
+pixels stay the decoded ones).
 
-``DEFAULT_BLUR_GATE`` was set on the three held-out training clips (never on ``val/``): with
-finenet-lite's 2200-step checkpoint, per-frame gains against the score put the best mean gain
-on a plateau from 0.115 to 0.13 (+0.47 dB against -1.57 dB with the model on every face),
-falling steeply below it (0.09: -0.59 dB on one clip) and gently above it; 0.125 sits in the
-plateau on its safe side. See docs/blur-gate.md.
+Each shipped model's default threshold (``MODEL_BLUR_GATES``) was set on the three held-out
+training clips with that model, never on ``val/``, from its mean gain against the threshold
+(docs/blur-gate.md has the tables; ``docs/gate_sweep.py`` makes them).
 """
 
 from __future__ import annotations
