@@ -26,7 +26,6 @@ SUBCOMMANDS = {
     "alignment": ("streamfilter.commands.alignment:alignment",
                   "Check a model's deformable offsets and whether it uses its landmarks."),
     "mine": ("streamfilter.commands.mine:mine", "Mine training clips of sharp moving faces from videos."),
-    "build-engine": ("streamfilter.commands.build_engine:build_engine", "Build a TensorRT engine."),
 }
 
 

@@ -8,7 +8,7 @@ import click
 
 from ..evaluation.report import mean_table, write_report
 from ..evaluation.runner import EvalOptions, evaluate as run_evaluation
-from .options import blur_gate_option, debug_option
+from .options import blur_gate_option, debug_option, engine_option
 from .stream import configure_logging
 
 EXAMPLES = """\b
@@ -32,7 +32,7 @@ on --seed, --max-frames and the clip names, so runs on different machines compar
                    "(the sharp clip's own S-pixel face crops: the most a model of that crop size can gain).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("facedeblur-eval"), show_default=True,
               help="Folder for report.md, results.json and strips/.")
-@click.option("--engine", type=click.Choice(["auto", "tensorrt", "torch", "onnxruntime"]), default="auto", show_default=True)
+@engine_option
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Blur seed.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=150, show_default=True, help="Frames per clip, from the start.")
 @blur_gate_option

@@ -19,6 +19,11 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+engine_option = click.option(
+    "--engine", type=click.Choice(["auto", "torch", "onnxruntime"]), default="auto", show_default=True,
+    help="auto: onnxruntime on the CPU, torch on CUDA (the TensorRT engine is not built yet).",
+)
+
 debug_option = click.option(
     "--debug", is_flag=True, help="Show tracebacks on failure (for bug reports)."
 )

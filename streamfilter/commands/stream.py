@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import FaceDeblurError
 from ..io.locations import check_input, check_paths, check_side_output, parse_input, parse_options, parse_output, redact
-from .options import FiniteFloatRange, blur_gate_option, debug_option
+from .options import FiniteFloatRange, blur_gate_option, debug_option, engine_option
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -93,7 +93,7 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
 @click.option("--model", default="auto", show_default=True,
               help="none (passthrough), auto (the trained weights shipped for the device), a model name "
                    "(see 'facedeblur models'), a checkpoint, or identity (face path only).")
-@click.option("--engine", type=click.Choice(["auto", "tensorrt", "torch", "onnxruntime"]), default="auto", show_default=True)
+@engine_option
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 @click.option("--landmarks", type=click.Choice(["dlib", "fan"]), default="dlib", show_default=True)
 @click.option("--max-faces", type=int, default=4, show_default=True)
