@@ -39,7 +39,7 @@ from .dataset import Sources, WindowBatches, fixed_batches
 from .deep_supervision import DeepSupervision
 from .objective import Phase, offset_path_parameters, phase_loss, phases_for, set_trainable
 from .pool import PoolBatches, WindowPool
-from .precision import autocast, resolve_precision
+from .precision import PRECISIONS, autocast, resolve_precision
 from .windows import WindowConfig
 
 STATE_FILE = "state.pt"
@@ -114,7 +114,7 @@ class TrainOptions:
             raise UsageError(f"offset bound must be a fraction in [0, 1], got {self.offset_bound}")
         if self.pool < 0 or (0 < self.pool < self.batch):
             raise UsageError(f"pool must be 0 or at least the batch ({self.batch}), got {self.pool}")
-        if self.precision not in ("auto", "bf16", "fp32"):
+        if self.precision not in PRECISIONS:
             raise UsageError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if not (math.isfinite(self.clip_grad) and self.clip_grad >= 0):
             raise UsageError(f"gradient clipping norm must be >= 0, got {self.clip_grad}")

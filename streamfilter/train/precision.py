@@ -10,43 +10,42 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from ..errors import UsageError
 
 Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS = get_args(Precision)
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (empty where /proc/cpuinfo does not exist)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ('' where unknown)."""
+def _cpuinfo(key: str) -> str:
+    """The value of the first ``key`` line of /proc/cpuinfo ('' where there is none)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return ""
     for line in text.splitlines():
-        if line.startswith("model name"):
+        if line.startswith(key):
             return line.split(":", 1)[1].strip()
     return ""
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo does not exist)."""
+    return set(_cpuinfo("flags").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('' where unknown)."""
+    return _cpuinfo("model name")
+
+
 def resolve_precision(choice: str, device: torch.device) -> str:
     """'bf16' or 'fp32' for ``choice`` on ``device``."""
-    if choice not in ("auto", "bf16", "fp32"):
+    if choice not in PRECISIONS:
         raise UsageError(f"precision must be auto, bf16 or fp32, got {choice!r}")
     if choice != "auto":
         return choice
