@@ -13,7 +13,9 @@ from streamfilter.errors import UsageError
 from streamfilter.models.config import UNetConfig
 from streamfilter.models.dcn import ModulatedDeformConv
 from streamfilter.train import precision
+from streamfilter.train.losses import branch_loss
 from streamfilter.train.loop import Trainer, TrainOptions
+from streamfilter.train.objective import unchanged_weights
 from streamfilter.train.pool import PoolBatches, WindowPool
 from streamfilter.train.windows import WindowConfig
 
@@ -107,3 +109,20 @@ def test_bad_fast_path_options_are_refused():
                              ({"clip_grad": -1.0}, "clipping"), ({"weight_decay": float("nan")}, "weight decay")):
         with pytest.raises(UsageError, match=message):
             TrainOptions(model="unet", steps=1, batch=4, **changes)
+
+
+def test_unchanged_centres_weigh_more_in_the_loss():
+    generator = torch.Generator().manual_seed(0)
+    crops = torch.rand(3, 5, 3, 8, 8, generator=generator)
+    target = torch.rand(3, 3, 8, 8, generator=generator)
+    target[1] = crops[1, 2]
+    weights = unchanged_weights(crops, target, 4.0)
+    assert weights.tolist() == [1.0, 4.0, 1.0]
+    assert unchanged_weights(crops, target, 1.0) is None
+    prediction = torch.rand(3, 3, 8, 8, generator=generator)
+    assert torch.allclose(branch_loss(prediction, target, torch.ones(3)), branch_loss(prediction, target))
+    per_window = [branch_loss(prediction[i:i + 1], target[i:i + 1]) for i in range(3)]
+    expected = (per_window[0] + 4 * per_window[1] + per_window[2]) / 6
+    assert torch.allclose(branch_loss(prediction, target, weights), expected)
+    with pytest.raises(UsageError, match="unchanged-centre weight"):
+        TrainOptions(model="unet", steps=1, batch=4, unchanged_weight=0.0)

@@ -28,6 +28,9 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--clean-share", type=float, default=None,
               help="Share of training windows left without noise and compression (default 0): clean footage, "
                    "where a sharp face must come out unchanged.")
+@click.option("--unchanged-weight", type=float, default=1.0, show_default=True,
+              help="Loss weight of windows whose centre frame comes in sharp and clean, relative to the "
+                   "others: above 1 trades restoration of ambiguous faces for leaving sharp ones alone.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-data", type=FOLDER,
               help="Folder of videos for the validation PSNR in the log (default: fixed windows of the training data).")
@@ -40,7 +43,8 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--cache", type=FOLDER, help="Face-track and window-pool cache (default: the user cache directory).")
 @click.option("--max-frames", type=int, default=2000, show_default=True, help="Frames read per training video.")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False),
-              help="Start from this checkpoint of the same model (fine-tuning) instead of a fresh network.")
+              help="Start from this checkpoint instead of a fresh network: the same model (fine-tuning) or a "
+                   "smaller one of its kind, widened with the same output (unet into unet-wide).")
 @click.option("--offset-lr-scale", type=float, default=1.0, show_default=True,
               help="Learning-rate multiplier of the offset path (offset networks, heatmap encoder).")
 @click.option("--offset-bound", type=float, default=None,
@@ -57,8 +61,8 @@ FOLDER = click.Path(file_okay=False, path_type=Path)
 @click.option("--tensorboard", type=FOLDER, help="Also write TensorBoard scalars here (needs tensorboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or progress messages (warnings still print).")
 @debug_option
-def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, clean_share, seed, val_data,
-          val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init,
+def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_share, sharp_share, clean_share,
+          unchanged_weight, seed, val_data, val_windows, val_every, checkpoint_minutes, workers, device, threads, cache, max_frames, init,
           offset_lr_scale, offset_bound, deep_supervision, pool, precision, clip_grad, weight_decay, resume, tensorboard,
           quiet, debug) -> None:
     """Train MODEL on windows synthesised from sharp face videos (--data) and photos (--images).
@@ -89,7 +93,8 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     options = TrainOptions(model=model_name, steps=steps, batch=batch, lr=lr, lr_floor=lr_floor,
-                           combine_share=combine_share, sharp_share=sharp_share, clean_share=clean_share, seed=seed, val_windows=val_windows,
+                           combine_share=combine_share, sharp_share=sharp_share, clean_share=clean_share,
+                           unchanged_weight=unchanged_weight, seed=seed, val_windows=val_windows,
                            val_every=val_every, checkpoint_minutes=checkpoint_minutes, workers=workers, device=device,
                            threads=threads, init=init, offset_lr_scale=offset_lr_scale,
                            offset_bound=offset_bound, deep_supervision=deep_supervision, pool=pool,

@@ -11,7 +11,9 @@
   ``interp-only``, ``early-fusion``.
 - ``dfd``: the single-frame baseline of Chrysos et al.
 - ``unet``: the plain multi-frame baseline (five frames stacked, no alignment or landmarks),
-  at 256-pixel crops worked on as a 64 x 64 grid (``unet.py``).
+  at 256-pixel crops worked on as a 64 x 64 grid (``unet.py``); ``unet-wide``: the same at 64
+  channels with a fourth middle block, about twice the compute, grown from a trained ``unet``
+  with ``facedeblur train --init`` (``grow.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ CONFIGS: dict[str, ModelConfig] = {
         FineNetConfig(name="early-fusion", fusion="early"),
         DFDConfig(name="dfd"),
         UNetConfig(name="unet"),
+        UNetConfig(name="unet-wide", channels=64, middle_blocks=4),
     )
 }
 

@@ -29,10 +29,12 @@ import torch
 from tqdm import tqdm
 
 from ..errors import UsageError
+from ..evaluation.metrics import PSNR_CEILING
 from ..models.alignment_stats import AlignmentRecorder, LayerStats
 from ..models.blocks import zero_image_heads
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.config import FineNetConfig, ModelConfig
+from ..models.grow import grow
 from ..models.registry import build_model, get_config, uses_landmarks
 from ..models.split import SplitModel
 from .dataset import Sources, WindowBatches, fixed_batches
@@ -56,11 +58,13 @@ class TrainOptions:
     steps for the combination module (FineNet); sharp_share: share of windows whose centre
     frame stays sharp (``DegradeConfig.p_sharp_center``; None: the window configuration's,
     0.2 by default); clean_share: share of windows without noise or compression
-    (``DegradeConfig.p_clean``; None: 0); val_windows / val_every: fixed validation
+    (``DegradeConfig.p_clean``; None: 0); unchanged_weight: loss weight of the windows whose
+    centre frame comes in exactly as its target (``unchanged_weights``); val_windows / val_every: fixed validation
     windows and how often (steps) to score them; checkpoint_minutes: wall time between
     checkpoints; workers: data loader processes (0 = in the training process); init: a
-    checkpoint of the same configuration to start from instead of a fresh initialisation
-    (fine-tuning; the schedule, phases included, starts over); offset_lr_scale: learning-rate
+    checkpoint to start from instead of a fresh initialisation, of the same configuration or a
+    smaller one of the same kind (widened by ``grow``, same output); the schedule, phases
+    included, starts over; offset_lr_scale: learning-rate
     multiplier of the parameters that reach the output only through deformable offsets and
     masks (``offset_path_parameters``), which otherwise barely move from their initialisation;
     offset_bound: the configuration's ``offset_bound`` to train with (None: the registry's);
@@ -78,6 +82,7 @@ class TrainOptions:
     combine_share: float = 0.1
     sharp_share: float | None = None
     clean_share: float | None = None
+    unchanged_weight: float = 1.0
     seed: int = 0
     val_windows: int = 64
     val_every: int = 250
@@ -106,6 +111,8 @@ class TrainOptions:
             raise UsageError(f"sharp share must be in [0, 1], got {self.sharp_share}")
         if self.clean_share is not None and not 0.0 <= self.clean_share <= 1.0:
             raise UsageError(f"clean share must be in [0, 1], got {self.clean_share}")
+        if not (math.isfinite(self.unchanged_weight) and self.unchanged_weight > 0):
+            raise UsageError(f"unchanged-centre weight must be > 0, got {self.unchanged_weight}")
         if self.offset_lr_scale <= 0:
             raise UsageError(f"offset learning-rate scale must be > 0, got {self.offset_lr_scale}")
         if self.deep_supervision < 0:
@@ -150,9 +157,10 @@ class Schedule:
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of (N, 3, H, W) images in [0, 1]."""
+    """Per-image PSNR in dB of (N, 3, H, W) images in [0, 1], at most ``PSNR_CEILING`` as in
+    ``facedeblur eval`` (an unchanged sharp window would otherwise weigh 100 dB in the mean)."""
     mse = (prediction.clamp(0, 1) - target).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+    return 10 * torch.log10(1.0 / mse.clamp_min(10 ** (-PSNR_CEILING / 10)))
 
 
 def centre_slice(crops: torch.Tensor, radius: int) -> torch.Tensor:
@@ -306,9 +314,13 @@ class Trainer:
         elif state_path.exists():
             raise UsageError(f"{self.run_dir} already holds a run: pass --resume to continue it, or another --out")
         elif options.init is not None:
-            start = load_checkpoint(options.init, expect=self.model.config)
-            self.model.load_state_dict(start.state_dict())
-            self.log(f"starting from the weights of {options.init}")
+            start = load_checkpoint(options.init)
+            if start.config == self.model.config:
+                self.model.load_state_dict(start.state_dict())
+                self.log(f"starting from the weights of {options.init}")
+            else:
+                grow(self.model, start)
+                self.log(f"starting from the weights of {options.init} ({start.config.name}), grown into {options.model}")
         self._options_file().write_text(json.dumps(dataclasses.asdict(options), indent=2) + "\n")
         torch.manual_seed(options.seed + step)
         if step >= options.steps:
@@ -360,7 +372,8 @@ class Trainer:
                 heatmaps = centre_slice(batch["heatmaps"], self.radius).to(self.device, non_blocking=True)
                 target = batch["target"].to(self.device, non_blocking=True)
                 with autocast(self.precision, self.device):
-                    loss, _ = phase_loss(self.model, phase.name, crops, heatmaps, target)
+                    loss, _ = phase_loss(self.model, phase.name, crops, heatmaps, target,
+                                         unchanged_weight=options.unchanged_weight)
                     if self.deep is not None and phase.name == "branch":
                         loss = loss + options.deep_supervision * self.deep.loss(target)
                 optimizer.zero_grad(set_to_none=True)

@@ -67,8 +67,20 @@ def offset_path_parameters(model: SplitModel) -> list[nn.Parameter]:
     return [p for module in modules for p in module.parameters()]
 
 
-def phase_loss(model: SplitModel, phase: str, crops: Tensor, heatmaps: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
-    """Loss of one batch: crops (N, T, 3, S, S), heatmaps (N, T, 68, H, H), target (N, 3, S, S).
+def unchanged_weights(crops: Tensor, target: Tensor, weight: float) -> Tensor | None:
+    """(N,) loss weights: ``weight`` for windows whose centre frame of crops (N, T, 3, S, S)
+    equals its target (N, 3, S, S) (a sharp, clean centre, which must come out as it went
+    in), 1 for the others; None when ``weight`` is 1."""
+    if weight == 1.0:
+        return None
+    unchanged = (crops[:, crops.shape[1] // 2] == target).flatten(1).all(1)
+    return 1.0 + (weight - 1.0) * unchanged.float()
+
+
+def phase_loss(model: SplitModel, phase: str, crops: Tensor, heatmaps: Tensor, target: Tensor, *,
+               unchanged_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
+    """Loss of one batch: crops (N, T, 3, S, S), heatmaps (N, T, 68, H, H), target (N, 3, S, S);
+    windows whose centre comes in unchanged count ``unchanged_weight`` times (FineNet's losses).
 
     Returns the scalar loss and its named parts (floats, for the log).
     """
@@ -76,12 +88,13 @@ def phase_loss(model: SplitModel, phase: str, crops: Tensor, heatmaps: Tensor, t
     if isinstance(model.config, DFDConfig):
         loss = huber_loss(outputs["output"], target)
         return loss, {"huber": loss.item()}
+    weights = unchanged_weights(crops, target, unchanged_weight)
     if phase == "combine":
-        loss = combine_loss(outputs["output"], target)
+        loss = combine_loss(outputs["output"], target, weights)
         return loss, {"combine_l1": loss.item()}
     if has_combination(model):
-        enhanced = branch_loss(outputs["enhanced"], target)
-        interpolated = branch_loss(outputs["interpolated"], target)
+        enhanced = branch_loss(outputs["enhanced"], target, weights)
+        interpolated = branch_loss(outputs["interpolated"], target, weights)
         return enhanced + interpolated, {"enhance": enhanced.item(), "interp": interpolated.item()}
-    loss = branch_loss(outputs["output"], target)
+    loss = branch_loss(outputs["output"], target, weights)
     return loss, {"output": loss.item()}
