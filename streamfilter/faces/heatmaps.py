@@ -7,7 +7,7 @@ crop: heatmap pixel ``(i, j)`` has its centre at crop pixel ``((j + 0.5) S / H -
 outside the grid give maps that are zero or partly cut.
 
 The kernel is compiled with numba ``nogil=True``: rendering releases the GIL, so it overlaps
-with other threads. 68 x 64 x 64 maps take well under a millisecond (see bench/).
+with other threads (its cost per face and its two-thread speed-up: bench/results/landmarks.json).
 """
 
 from __future__ import annotations

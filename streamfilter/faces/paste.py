@@ -9,8 +9,8 @@ mask's smooth ramp to zero at the box edges leaves no seam.
 Several faces: the frame receives ``sum_i(m_i d_i) / max(1, sum_i m_i)`` (masks m, changes
 d), i.e. each face's change where it stands alone and their mask-weighted mean where boxes
 overlap. Boxes partly outside the frame contribute only their in-frame part. The blend runs
-in numba kernels that release the GIL (0.5 instead of 1.1 ms in numpy for a 352-pixel face,
-best of 5, same values).
+in numba kernels that release the GIL, chosen over numpy, which gave the same values more
+slowly (the cost per face: ``per_face`` in bench/results/landmarks.json).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ floats as an integer mantissa and exponent, matrices with negated dimensions fir
 reproduces dlib's arithmetic (pixel intensity ``(r + g + b) // 3``, float32 shape and
 transform, pixel positions rounded half up, pixels outside the frame read as 0): on 40 frames of
 a 720p training clip its points, rounded, equal dlib's exactly. Unlike dlib it returns the
-points unrounded (sub-pixel), releases the GIL (dlib holds it for about 60 % of its time, so
-the face stage stalled the pipeline's other Python threads) and takes 1.3-1.8 ms a face
-against dlib's 1.9-2.9 ms on the 2-core development machine (bench/bench_landmarks.py).
+points unrounded (sub-pixel), releases the GIL (dlib holds it for much of its time, so the
+face stage stalled the pipeline's other Python threads) and is faster per face than dlib's
+(``shape_cascade`` against ``dlib_shape_predictor`` in bench/results/landmarks.json).
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ class ShapeCascade:
 
 @lru_cache(maxsize=2)
 def read_cascade(path: Path) -> ShapeCascade:
-    """Parse dlib's serialised 68-point shape predictor at ``path`` (0.6 s, 65 MB of leaves);
-    parsed once per path and shared, read-only, by every backend."""
+    """Parse dlib's serialised 68-point shape predictor at ``path`` (slow, and tens of MB of
+    leaves): parsed once per path and shared, read-only, by every backend."""
     try:
         buf = np.fromfile(path, np.uint8)
     except OSError as exc:

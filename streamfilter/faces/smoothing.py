@@ -9,18 +9,13 @@ moves when the smoothed centre drifts by more than ``tolerance * side`` or the s
 more than ``tolerance`` (relative). Consecutive windows then share one crop box, so their
 per-frame cache keys match and a restorer's per-frame features are reused.
 
-Measured trade-off (bench/bench_landmarks.py, 150 frames of a 720p talking-head clip, radius 2,
-where at most 4 of a window's 5 keys can repeat from the previous window, a hit rate of 0.8):
-
-    tolerance  key hit rate  box moves in  largest centre jump (fraction of side)
-    0          0.335         58% of frames  0.004
-    0.01       0.737          8% of frames  0.012
-    0.02       0.764          5% of frames  0.021
-    0.05       0.791          1% of frames  0.051
-
-0.02 (the default) keeps 96% of the attainable reuse; a jump of 2% of the side is about 5
-pixels of a 256 crop, which the network sees in all five frames alike (the landmarks are drawn
-in the same box), and paste-back inverts whatever box was used, so no jump reaches the output.
+The default tolerance, 0.02, was chosen from the trade-off that bench/bench_landmarks.py
+measures per tolerance on a 720p talking-head clip (``sticky_box`` in
+bench/results/landmarks.json: the share of a window's per-frame keys already in the previous
+window, at most 0.8 with radius 2, against how often and how far the box moves): it keeps
+nearly all of the attainable reuse, and its largest jump, about 2 % of the side (5 pixels of a
+256 crop), is seen by the network in all five frames alike (the landmarks are drawn in the same
+box), while paste-back inverts whatever box was used, so no jump reaches the output.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class TrackerConfig:
     iou_threshold:    least IoU to match a detection to a track
     max_missed:       detection rounds in a row a track may be missed before it is dropped
     crop_scale:       crop side over the landmarks' larger extent
-    sticky_tolerance: see :class:`StickyBox` (0.02: measured trade-off in bench/)
+    sticky_tolerance: see :class:`StickyBox` (0.02: from ``sticky_box`` in bench/results/landmarks.json)
     min_cutoff, beta: One-Euro parameters (Hz, and Hz per pixel/s)
     max_scale_step:   largest plausible change of face size between two frames
     max_drift:        largest plausible change of face size between detector rounds: re-fitting

@@ -6,13 +6,10 @@ and no spin-waiting (idle worker threads sleep instead of burning a core).
 
 On the CPU the pipeline hands the restorer ``CPU_WINDOWS_IN_FLIGHT`` windows at once (its
 ``concurrency``; ONNX Runtime sessions may run concurrently), each session on half the cores:
-the small convolutions of finenet-lite do not split well across threads. Measured on the
-2-core machine, idle: finenet-lite's window graph took 21.5 ms on one thread, 17.1 ms on two
-(13.5 ms with spinning threads), and two concurrent one-thread runs finished one window every
-12.0 ms; the whole pipeline at 720p with the model on every face ran at 43.9 fps with two
-windows in flight on one thread each, 41.8 with two on two threads each and 35.5 fps with one
-window on two threads (best of 2 runs each, alternated); three windows on one thread each ran
-at 43.1 fps (one run).
+the small convolutions of finenet-lite do not split well across threads. Two windows on one
+thread each were chosen over one window on two threads, two on two threads each and three on
+one thread each by timing the whole 720p pipeline with the model on every face on the 2-core
+machine (the figures are in the README's "Benchmarks"; no results file records them).
 """
 
 from __future__ import annotations
