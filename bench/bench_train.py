@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="face-track cache (default: the user cache directory)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from streamfilter.runtime.export import user_cache_dir
+    from streamfilter.cachedir import user_cache_dir
 
     cache = args.cache or user_cache_dir() / "faces"
     models = args.models.split(",")

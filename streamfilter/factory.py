@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import UsageError
+from .faces.backend import BackendName
 from .faces.gate import BlurGate, default_blur_gate
 from .processor import Passthrough, Processor
 from .restorer import IdentityRestorer, Restorer
 
 EngineName = Literal["auto", "tensorrt", "torch", "onnxruntime"]
-LandmarkBackendName = Literal["dlib", "fan"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +25,7 @@ class ProcessorOptions:
     model: str = "auto"
     engine: EngineName = "auto"
     device: str = "cpu"
-    landmarks: LandmarkBackendName = "dlib"
+    landmarks: BackendName = "dlib"
     max_faces: int = 4
     min_face_size: int = 40
     blur_gate: float | None = None

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from streamfilter.errors import UsageError
-from streamfilter.faces.backend import Detection, Fit, make_backend
+from streamfilter.faces.backend import make_backend
 from streamfilter.faces.tracker import FaceTracker, TrackerConfig, iou, match_by_iou
+from streamfilter.faces.types import Detection, Fit
 
 TEMPLATE = np.random.default_rng(7).uniform(0.0, 1.0, size=(68, 2)).astype(np.float32)
 TEMPLATE[0], TEMPLATE[1] = (0.0, 0.0), (1.0, 1.0)

@@ -31,10 +31,10 @@ def alignment(model_name: str, data: Path | None, images: Path | None, windows: 
     the mean output change when every reconstruction's deep features come from another window
     (0: nothing behind the full-resolution image path, alignment included, reaches the output).
     """
+    from ..cachedir import user_cache_dir
     from ..errors import UsageError
     from ..models.alignment_stats import deep_feature_effect, deformable_layers, inspect_alignment
     from ..runtime.build import resolve_model
-    from ..runtime.export import user_cache_dir
     from ..train.dataset import fixed_batches, load_sources
     from ..train.loop import centre_slice
     from ..train.windows import WindowConfig

@@ -79,9 +79,9 @@ def train(data, images, model_name, out, steps, batch, lr, lr_floor, combine_sha
 
     import torch
 
+    from ..cachedir import user_cache_dir
     from ..errors import UsageError
     from ..models.registry import get_config
-    from ..runtime.export import user_cache_dir
     from ..train.dataset import load_sources
     from ..train.loop import Trainer, TrainOptions
 

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..errors import InputError, UsageError
 from ..factory import EngineName, ProcessorOptions, face_processor, make_processor
-from ..faces.backend import LandmarkBackend, make_backend
+from ..faces.backend import make_backend
 from ..faces.gate import BlurGate
+from ..faces.types import LandmarkBackend
 from ..io.folders import video_files
 from ..io.sink import EncoderOptions
 from ..pipeline import Pipeline

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..faces.backend import LandmarkBackend
 from ..faces.tracker import FaceTracker, box_extent, points_box
+from ..faces.types import LandmarkBackend
 from .clip_io import Clip
 from .metrics import SSIM_WINDOW
 

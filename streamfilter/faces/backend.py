@@ -1,55 +1,20 @@
-"""The landmark backend interface and its factory.
+"""The landmark backends by name, and the factory that builds one.
 
-A backend does two things on an (H, W, 3) uint8 RGB frame: find face boxes (``detect``) and
-fit the 68 iBUG points inside given boxes (``fit``). The tracker decides when to call which.
+The backends themselves (:mod:`.dlib_backend`, :mod:`.fan_backend`) are imported only when
+one is built, so choosing a name costs neither dlib nor torch; their common types live in
+:mod:`.types`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol, get_args, runtime_checkable
-
-import numpy as np
+from typing import Literal, get_args
 
 from ..errors import UsageError
+from .types import LandmarkBackend
 
 BackendName = Literal["dlib", "fan"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
-
-
-@dataclass(frozen=True, eq=False)
-class Detection:
-    """A face box ``[x0, y0, x1, y1]`` (4,) float32 in frame pixels and the detector's score."""
-
-    box: np.ndarray
-    score: float
-
-
-@dataclass(frozen=True, eq=False)
-class Fit:
-    """68 points (68, 2) float32 in frame pixels; ``score`` is the landmark model's own
-    confidence, or ``None`` when the model has none (dlib's shape predictor)."""
-
-    points: np.ndarray
-    score: float | None
-
-
-@runtime_checkable
-class LandmarkBackend(Protocol):
-    name: str
-
-    lost_score: float | None
-    """A fit scoring below this means the face was lost (``None``: the backend gives no score)."""
-
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """Faces in an (H, W, 3) uint8 RGB frame, best first."""
-
-    def fit(self, rgb: np.ndarray, boxes: Sequence[np.ndarray]) -> list[Fit]:
-        """68 points for each (4,) box, in the same order (all boxes in one call: batched)."""
-
-    def close(self) -> None:
-        """Release models."""
+"""Every landmark backend's name: the choices of each command's landmark option."""
 
 
 def make_backend(name: str, *, min_face_size: int = 40, device: str = "cpu") -> LandmarkBackend:

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError, WeightsMissingError
-from .backend import Detection, Fit
 from .shape_cascade import read_cascade
+from .types import Detection, Fit
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DETECTOR_WINDOW = 80

@@ -20,11 +20,10 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ..errors import ModelError, UsageError, WeightsMissingError
-from .backend import Detection, Fit
 from .crop import crop_face
 from .dlib_backend import DlibDetector
 from .heatmaps import rescale_points
-from .types import CropBox
+from .types import CropBox, Detection, Fit
 
 FAN_INPUT = 256
 FAN_STACKS = 4

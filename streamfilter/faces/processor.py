@@ -47,13 +47,12 @@ from ..errors import UsageError
 from ..frames import FrameSlot, FrameWindow
 from ..io.planes import region_align, with_change, writes_regions
 from ..restorer import FaceWindow, Restorer
-from .backend import LandmarkBackend
 from .crop import crop_face
 from .gate import LATE, NON_FINITE, RESTORED, BlurGate
 from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
 from .paste import DEFAULT_FEATHER, pasted_change
 from .tracker import FaceTracker, TrackerConfig
-from .types import CropBox, FaceTrack
+from .types import CropBox, FaceTrack, LandmarkBackend
 
 CACHE_PREFIX = "faces"
 RESTORE_TIME_WEIGHT = 0.2

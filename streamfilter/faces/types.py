@@ -1,4 +1,5 @@
-"""Face track and crop box types shared by the face stage.
+"""Value types shared by the face stage: detections, fits and the landmark backend protocol,
+face tracks and crop boxes.
 
 Coordinates follow the pixel-centre convention of OpenCV and dlib: pixel ``(i, j)`` of an
 image has its centre at ``x = j, y = i``; the image covers ``[-0.5, W - 0.5]`` horizontally.
@@ -6,8 +7,9 @@ image has its centre at ``x = j, y = i``; the image covers ``[-0.5, W - 0.5]`` h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -17,6 +19,42 @@ NUM_POINTS = 68
 TrackSource = Literal["detected", "tracked", "predicted"]
 """How a track's points were obtained in a frame: detector + fit, re-fit in the previous box,
 or reused from the previous frame without running anything (a late frame)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """A face box ``[x0, y0, x1, y1]`` (4,) float32 in frame pixels and the detector's score."""
+
+    box: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True, eq=False)
+class Fit:
+    """68 points (68, 2) float32 in frame pixels; ``score`` is the landmark model's own
+    confidence, or ``None`` when the model has none (dlib's shape predictor)."""
+
+    points: np.ndarray
+    score: float | None
+
+
+class LandmarkBackend(Protocol):
+    """Finds face boxes (``detect``) and fits the 68 iBUG points inside given boxes (``fit``) on
+    an (H, W, 3) uint8 RGB frame; the tracker decides when to call which."""
+
+    name: str
+
+    lost_score: float | None
+    """A fit scoring below this means the face was lost (``None``: the backend gives no score)."""
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Faces in an (H, W, 3) uint8 RGB frame, best first."""
+
+    def fit(self, rgb: np.ndarray, boxes: Sequence[np.ndarray]) -> list[Fit]:
+        """68 points for each (4,) box, in the same order (all boxes in one call: batched)."""
+
+    def close(self) -> None:
+        """Release models."""
 
 
 @dataclass(frozen=True)

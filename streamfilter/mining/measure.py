@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..faces.backend import LandmarkBackend
 from ..faces.crop import crop_face
 from ..faces.tracker import box_extent, points_box
-from ..faces.types import CropBox
+from ..faces.types import CropBox, LandmarkBackend
 from ..sharpness import sharpness
 
 RIGHT_EYE = slice(36, 42)

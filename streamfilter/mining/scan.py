@@ -18,9 +18,8 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from ..faces.backend import LandmarkBackend
 from ..faces.tracker import FaceTracker, TrackerConfig, iou
-from ..faces.types import FaceTrack
+from ..faces.types import FaceTrack, LandmarkBackend
 from ..orientation import quarter_turns, upright_rgb
 from .config import MiningConfig
 from .measure import eye_ratio, face_sharpness, landmark_motion, refit_error

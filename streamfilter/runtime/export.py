@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..cachedir import user_cache_dir
 from ..errors import ModelError
 from ..models.checkpoint import weights_digest
 from ..models.config import config_to_dict
@@ -129,15 +130,6 @@ def export_onnx(model: SplitModel, out: str | Path) -> GraphPaths:
     except (torch.onnx.errors.OnnxExporterError, RuntimeError) as exc:
         raise ModelError(f"ONNX export of {config.name!r} failed: {exc}") from exc
     return paths
-
-
-def user_cache_dir() -> Path:
-    """``$FACEDEBLUR_CACHE``, else ``$XDG_CACHE_HOME/facedeblur-stream``, else ``~/.cache/...``."""
-    explicit = os.environ.get("FACEDEBLUR_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "facedeblur-stream"
 
 
 def export_key(model: SplitModel) -> str:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..faces.backend import LandmarkBackend
+from ..faces.types import LandmarkBackend
 from ..faces.heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
 from ..faces.tracker import FaceTracker, TrackerConfig
 from ..faces.types import CropBox
