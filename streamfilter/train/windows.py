@@ -17,10 +17,9 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..faces.types import LandmarkBackend
 from ..faces.heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
 from ..faces.tracker import FaceTracker, TrackerConfig
-from ..faces.types import CropBox
+from ..faces.types import CropBox, LandmarkBackend
 from .degrade import DegradeConfig, degrade_window
 from .facecache import CachedClip
 from .pseudo_video import CameraPath, PseudoVideo, compose
