@@ -14,6 +14,7 @@ import traceback
 import click
 
 from .errors import FaceDeblurError
+from .extras import missing_extra
 from .io.locations import redact
 
 SUBCOMMANDS = {
@@ -66,8 +67,9 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
     """Run a click command with the project's error contract.
 
     Exit 0 on success, 1 on a runtime failure, 2 on a usage error. Failures print one line on
-    stderr (click's usage errors too), with the secrets of URLs masked (``redact``); ``--debug``
-    anywhere on the command line adds the traceback.
+    stderr (click's usage errors too, and a module of the optional ``torch`` extra that is not
+    installed), with the secrets of URLs masked (``redact``); ``--debug`` anywhere on the
+    command line adds the traceback.
     """
     args = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in args
@@ -94,7 +96,12 @@ def run(command: click.Command, args: list[str] | None = None, prog_name: str | 
     except Exception as exc:  # noqa: BLE001 - the CLI edge: report, never dump a traceback by default
         if debug:
             traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {redact(str(exc))} (rerun with --debug for details)", err=True)
+        extra = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if extra is not None:
+            click.echo(f"error: {extra}", err=True)
+        else:
+            click.echo(f"internal error: {type(exc).__name__}: {redact(str(exc))} (rerun with --debug for details)",
+                       err=True)
         return 1
     return 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import safetensors
@@ -81,6 +83,25 @@ def test_foreign_files_are_rejected(tmp_path):
     save_file({"weight": torch.zeros(1)}, str(plain))
     with pytest.raises(ModelError, match="not a facedeblur checkpoint"):
         load_checkpoint(plain)
+
+
+@pytest.mark.parametrize("cut", [4, 8, 40])
+def test_a_torn_header_is_not_a_checkpoint(saved, tmp_path, cut):
+    _, path = saved
+    torn = tmp_path / "torn.safetensors"
+    torn.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(ModelError, match="not a safetensors checkpoint"):
+        read_checkpoint_config(torn)
+
+
+def test_the_config_is_read_without_torch(saved):
+    """The header is parsed by the project itself: reading a configuration imports neither
+    torch nor safetensors (the ONNX Runtime path runs without them)."""
+    _, path = saved
+    code = ("import sys; from streamfilter.models.metadata import read_checkpoint_config; "
+            f"print(read_checkpoint_config({str(path)!r}).name, 'torch' in sys.modules, 'safetensors' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["finenet", "False", "False"]
 
 
 def test_tensors_that_do_not_fit_the_config(saved, tmp_path):

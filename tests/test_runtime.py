@@ -197,7 +197,7 @@ def test_models_command_lists_every_config():
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
     expected = {"finenet", "finenet-lite", "finenet-nofoc", "finenet-lite-nofoc", "finenet-nolandmarks"}
-    assert set(rows) == expected | {"enhance-only", "interp-only", "early-fusion", "dfd", "unet"}
+    assert set(rows) == expected | {"enhance-only", "interp-only", "early-fusion", "dfd", "unet", "unet-wide"}
     assert rows["finenet"]["crop_size"] == 256 and rows["dfd"]["radius"] == 0
     assert rows["unet"]["crop_size"] == 256 and rows["unet"]["radius"] == 2
     assert rows["finenet"]["gmacs_per_output_frame"] > rows["finenet-lite"]["gmacs_per_output_frame"] > 0

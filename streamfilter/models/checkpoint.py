@@ -10,7 +10,8 @@ A checkpoint file is a safetensors file whose string metadata holds:
 The architecture is rebuilt from the stored configuration, so a checkpoint of a customised
 configuration loads without the registry. Loading with ``expect=`` checks that the stored
 configuration equals the expected one and names the differing fields otherwise. Weights are
-float32, float16 or bfloat16 and finite; a file holding others is refused.
+float32, float16 or bfloat16 and finite; a file holding others is refused. ``metadata`` reads
+the configuration without torch; saving and loading the weights (here) need it.
 """
 
 from __future__ import annotations
@@ -19,17 +20,16 @@ import hashlib
 import json
 from pathlib import Path
 
-import safetensors
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import ModelError, WeightsMissingError
-from .config import ModelConfig, config_from_dict, config_to_dict
+from ..errors import ModelError
+from .config import ModelConfig, config_to_dict
+from .metadata import FORMAT, FORMAT_VERSION, read_checkpoint_config
 from .registry import build_model
 from .split import SplitModel
 
-FORMAT = "facedeblur-checkpoint"
-FORMAT_VERSION = 1
 WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
@@ -50,28 +50,6 @@ def save_checkpoint(model: SplitModel, path: str | Path, *, dtype: torch.dtype |
     save_file(state, str(path), metadata=metadata)
 
 
-def read_checkpoint_config(path: str | Path) -> ModelConfig:
-    """The configuration stored in the checkpoint at ``path`` (weights are not read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsMissingError(f"checkpoint not found: {path}")
-    try:
-        with safetensors.safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (OSError, safetensors.SafetensorError) as exc:
-        raise ModelError(f"{path} is not a safetensors checkpoint: {exc}") from exc
-    if metadata.get("format") != FORMAT:
-        raise ModelError(f"{path} is not a facedeblur checkpoint (metadata format={metadata.get('format')!r})")
-    version = metadata.get("format_version")
-    if version != str(FORMAT_VERSION):
-        raise ModelError(f"{path} has checkpoint format version {version!r}; this version reads {FORMAT_VERSION}")
-    try:
-        values = json.loads(metadata["config"])
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} has no readable model configuration") from exc
-    return config_from_dict(values)
-
-
 def load_checkpoint(path: str | Path, *, expect: ModelConfig | None = None) -> SplitModel:
     """Rebuild the model stored at ``path`` (eval mode, CPU).
 
@@ -79,17 +57,12 @@ def load_checkpoint(path: str | Path, *, expect: ModelConfig | None = None) -> S
     checkpoint of this format, its configuration differs from ``expect``, its tensors do not
     fit the configuration, or a weight is not finite or of another dtype than ``WEIGHT_DTYPES``.
     """
-    config = read_checkpoint_config(path)
-    if expect is not None and config != expect:
-        stored, wanted = config_to_dict(config), config_to_dict(expect)
-        diffs = [
-            f"{key}={stored.get(key)!r} (expected {wanted.get(key)!r})"
-            for key in sorted(stored.keys() | wanted.keys())
-            if stored.get(key) != wanted.get(key)
-        ]
-        raise ModelError(f"checkpoint {path} does not match configuration {expect.name!r}: {', '.join(diffs)}")
+    config = read_checkpoint_config(path, expect=expect)
     model = build_model(config)
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise ModelError(f"{path} is not a safetensors checkpoint: {exc}") from exc
     _check_tensors(path, state, model)
     try:
         model.load_state_dict(state, strict=True)

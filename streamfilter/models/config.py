@@ -94,6 +94,11 @@ class FineNetConfig:
             raise ModelError(f"fusion='early' needs branches='both', got branches={self.branches!r}")
 
 
+def uses_heatmaps(config: FineNetConfig) -> bool:
+    """Whether FineNet's top-level FOC reads the landmark heatmaps."""
+    return config.offsets == "foc" and config.landmarks
+
+
 @dataclass(frozen=True, kw_only=True)
 class DFDConfig:
     """The single-frame baseline of Chrysos et al. (``dfd``).

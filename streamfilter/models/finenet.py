@@ -15,16 +15,12 @@ from torch import Tensor, nn
 
 from .blocks import initialise
 from .combine import Combination, EarlyFusion
-from .config import FineNetConfig
+from .config import FineNetConfig, uses_heatmaps
 from .enhance import EnhancementBranch
 from .features import FeaturePyramid, FrameEncoder, HeatmapEncoder
 from .interp import InterpolationBranch
 from .predeblur import PreDeblur
 from .split import SplitModel
-
-
-def uses_heatmaps(config: FineNetConfig) -> bool:
-    return config.offsets == "foc" and config.landmarks
 
 
 class FineNetFrame(nn.Module):

@@ -14,18 +14,21 @@
   at 256-pixel crops worked on as a 64 x 64 grid (``unet.py``); ``unet-wide``: the same at 64
   channels with a fourth middle block, about twice the compute, grown from a trained ``unet``
   with ``facedeblur train --init`` (``grow.py``).
+
+Importing this module costs no torch (the configurations are plain dataclasses): the builders
+are imported by ``build_model``, so the ONNX Runtime path names and checks configurations
+without PyTorch installed.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ModelError
-from .baselines import build_dfd
-from .config import DFDConfig, FineNetConfig, ModelConfig, UNetConfig
-from .finenet import build_finenet, uses_heatmaps
-from .split import SplitModel
-from .unet import build_unet
+from .config import DFDConfig, FineNetConfig, ModelConfig, UNetConfig, uses_heatmaps
+
+if TYPE_CHECKING:
+    from .split import SplitModel
 
 LITE = {
     "channels": 16,
@@ -75,6 +78,12 @@ def build_model(config: ModelConfig, *, seed: int | None = None) -> SplitModel:
     With ``seed``, initialisation is deterministic and leaves the global RNG untouched, so that
     untrained built-in models (and the ONNX graphs cached for them) are reproducible.
     """
+    import torch
+
+    from .baselines import build_dfd
+    from .finenet import build_finenet
+    from .unet import build_unet
+
     builders = {FineNetConfig: build_finenet, DFDConfig: build_dfd, UNetConfig: build_unet}
     builder = builders.get(type(config))
     if builder is not None:

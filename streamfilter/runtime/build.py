@@ -4,9 +4,13 @@ A model is ``auto`` (see ``default_model``), a registry name (``finenet``, ``fin
 ...; see ``facedeblur models``) or the path of a checkpoint written by
 ``models.checkpoint.save_checkpoint``. A registry name uses the weights shipped in
 ``streamfilter/weights/<name>.safetensors`` when present; a name without shipped weights is
-initialised randomly (deterministically, seed 0) and a warning says so. ONNX graphs of shipped
-weights go to the user cache (the package folder may be read-only), those of a user's
-checkpoint beside it.
+initialised randomly (deterministically, seed 0) and a warning says so.
+
+On ONNX Runtime, shipped weights with matching graphs shipped beside them (the default
+models', ``runtime.graphs``) run on those graphs: no export, and no torch imported, so the
+default CPU filter runs without PyTorch installed. Any other model is exported once, which
+needs PyTorch (a one-line error says so where it is missing): graphs of shipped weights go to
+the user cache (the package folder may be read-only), those of a user's checkpoint beside it.
 
 Engines: ``torch`` (CPU or CUDA), ``onnxruntime`` (CPU; CUDA when ONNX Runtime has its CUDA
 provider), ``tensorrt`` (not available yet), ``auto`` (``onnxruntime`` on CPU, ``torch`` on
@@ -17,15 +21,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ModelError, UsageError, WeightsMissingError
-from ..models.checkpoint import load_checkpoint
-from ..models.registry import CONFIGS, build_model, get_config
-from ..models.split import SplitModel
+from ..extras import require_torch
+from ..models.config import ModelConfig
+from ..models.metadata import read_checkpoint_config
+from ..models.registry import CONFIGS, get_config
 from ..restorer import Restorer
+from .graphs import shipped_graphs
+
+if TYPE_CHECKING:
+    from ..models.split import SplitModel
 
 ENGINES = ("auto", "tensorrt", "torch", "onnxruntime")
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -53,30 +62,43 @@ def default_model(device: str) -> str:
     )
 
 
-def resolve_model(model: str) -> tuple[SplitModel, Path | None]:
-    """(network, checkpoint path or None) for a registry name or a checkpoint path."""
+def model_source(model: str) -> tuple[ModelConfig, Path | None]:
+    """(configuration, checkpoint path or None) for a registry name or a checkpoint path,
+    read without torch (a checkpoint's configuration from its header)."""
     if model in CONFIGS:
         shipped = SHIPPED_WEIGHTS / f"{model}.safetensors"
         if shipped.is_file():
-            return load_checkpoint(shipped, expect=get_config(model)), shipped
-        log.warning("no trained weights for %r are installed: using a randomly initialised network", model)
-        return build_model(get_config(model), seed=0), None
+            return read_checkpoint_config(shipped, expect=get_config(model)), shipped
+        return get_config(model), None
     path = Path(model)
     if path.suffix == ".safetensors" or path.exists():
-        return load_checkpoint(path), path
+        return read_checkpoint_config(path), path
     raise ModelError(f"unknown model {model!r}: not a checkpoint file nor one of {', '.join(CONFIGS)}")
 
 
-def _check_device(device: str) -> torch.device:
-    try:
-        parsed = torch.device(device)
-    except RuntimeError as exc:
-        raise UsageError(f"--device {device!r} is not a device; use cpu or cuda[:N]") from exc
-    if parsed.type not in ("cpu", "cuda"):
+def load_network(config: ModelConfig, weights: Path | None) -> SplitModel:
+    """The network of ``model_source``'s answer: the checkpoint's, or randomly initialised."""
+    from ..models.checkpoint import load_checkpoint
+    from ..models.registry import build_model
+
+    if weights is None:
+        log.warning("no trained weights for %r are installed: using a randomly initialised network", config.name)
+        return build_model(config, seed=0)
+    return load_checkpoint(weights, expect=config)
+
+
+def resolve_model(model: str) -> tuple[SplitModel, Path | None]:
+    """(network, checkpoint path or None) for a registry name or a checkpoint path."""
+    config, weights = model_source(model)
+    return load_network(config, weights), weights
+
+
+def _device_type(device: str) -> str:
+    """``cpu`` or ``cuda`` for ``cpu`` or ``cuda[:N]``; ``UsageError`` for anything else."""
+    match = re.fullmatch(r"(cpu|cuda)(:\d+)?", device)
+    if match is None:
         raise UsageError(f"--device {device!r} is not supported; use cpu or cuda[:N]")
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"--device {device}: CUDA is not available on this machine")
-    return parsed
+    return match.group(1)
 
 
 def build_restorer(model: str, engine: str = "auto", device: str = "cpu") -> Restorer:
@@ -86,39 +108,49 @@ def build_restorer(model: str, engine: str = "auto", device: str = "cpu") -> Res
     cores (see :mod:`.onnx_engine`).
 
     Raises ``UsageError`` for an unknown engine or device string, ``ModelError`` for an unknown
-    model, an engine unavailable here, or a checkpoint that cannot be loaded.
+    model, an engine unavailable here (PyTorch not installed included), or a checkpoint that
+    cannot be loaded.
     """
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
-    parsed = _check_device(device)
+    kind = _device_type(device)
     if engine == "tensorrt":
         raise ModelError("the tensorrt engine is not available yet; use --engine onnxruntime or torch")
     if engine == "auto":
-        engine = "onnxruntime" if parsed.type == "cpu" else "torch"
+        engine = "onnxruntime" if kind == "cpu" else "torch"
     if model == "auto":
-        model = default_model(str(parsed))
+        model = default_model(device)
         log.info("model: %s (shipped weights)", model)
-    network, weights = resolve_model(model)
+    config, weights = model_source(model)
     if engine == "torch":
+        require_torch("--engine torch")
+        import torch
+
         from .torch_engine import TorchRestorer
 
-        return TorchRestorer(network, device=str(parsed))
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ModelError(f"--device {device}: CUDA is not available on this machine")
+        return TorchRestorer(load_network(config, weights), device=device)
     import onnxruntime
 
-    from .export import cached_export
     from .onnx_engine import CPU_WINDOWS_IN_FLIGHT, OnnxRestorer
 
     providers = ["CPUExecutionProvider"]
     concurrency = CPU_WINDOWS_IN_FLIGHT
-    if parsed.type == "cuda":
+    if kind == "cuda":
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise ModelError("this ONNX Runtime build has no CUDA provider; use --engine torch on CUDA")
         providers.insert(0, "CUDAExecutionProvider")
         concurrency = 1
     threads = max(1, usable_cores() // concurrency)
-    beside = None if weights is None or weights.parent == SHIPPED_WEIGHTS else weights
-    return OnnxRestorer(network.config, cached_export(network, weights=beside), threads=threads, providers=providers,
-                        concurrency=concurrency)
+    shipped = weights is not None and weights.parent == SHIPPED_WEIGHTS
+    graphs = shipped_graphs(weights) if shipped else None
+    if graphs is None:
+        require_torch(f"exporting the ONNX graphs of {config.name!r} (none ship for these weights)")
+        from .export import cached_export
+
+        graphs = cached_export(load_network(config, weights), weights=None if shipped else weights)
+    return OnnxRestorer(config, graphs, threads=threads, providers=providers, concurrency=concurrency)
 
 
 def usable_cores() -> int:

@@ -13,6 +13,8 @@ N (faces) is a dynamic axis in both. Deformable convolutions become standard ``D
 nodes. ``cached_export`` keeps exported graphs next to the checkpoint, or under the user cache
 directory for built-in configurations without weights, named by a hash of the weights, the
 configuration and the exporter version, so re-exports happen only when one of them changes.
+``metadata`` (string pairs) goes into both graphs' ``metadata_props``: the graphs shipped in
+the package record their weights file there (``graphs``, ``ship``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -35,28 +37,11 @@ from ..models.checkpoint import weights_digest
 from ..models.config import config_to_dict
 from ..models.dcn import ONNX_TRANSLATIONS
 from ..models.split import SplitModel
+from .graphs import EXPORTER_VERSION, GraphPaths, graph_paths
 
 log = logging.getLogger(__name__)
 
 OPSET = 19
-EXPORTER_VERSION = "1"
-"""Bump when the exported graphs' interface changes, to invalidate cached graphs."""
-
-
-@dataclass(frozen=True)
-class GraphPaths:
-    frame: Path
-    window: Path
-
-    def exist(self) -> bool:
-        return self.frame.is_file() and self.window.is_file()
-
-
-def graph_paths(out: str | Path) -> GraphPaths:
-    """``dir/name.onnx`` (or ``dir/name``) -> ``dir/name.frame.onnx``, ``dir/name.window.onnx``."""
-    out = Path(out)
-    stem = out.with_suffix("") if out.suffix == ".onnx" else out
-    return GraphPaths(stem.with_name(stem.name + ".frame.onnx"), stem.with_name(stem.name + ".window.onnx"))
 
 
 class _FrameGraph(nn.Module):
@@ -77,7 +62,8 @@ class _WindowGraph(nn.Module):
         return self.window(crops, *features)["output"]
 
 
-def _export(module: nn.Module, args: tuple, names: list[str], outputs: list[str], path: Path) -> None:
+def _export(module: nn.Module, args: tuple, names: list[str], outputs: list[str], path: Path,
+            metadata: Mapping[str, str]) -> None:
     """Export with a dynamic leading (faces) axis on every input tensor of ``args`` (a tuple
     argument is a tuple of tensors, each with its own faces axis)."""
     faces = torch.export.Dim("faces", min=1, max=4096)
@@ -106,12 +92,14 @@ def _export(module: nn.Module, args: tuple, names: list[str], outputs: list[str]
         registration_log.setLevel(previous)
     if program is None:
         raise ModelError(f"ONNX export produced no graph for {path.name}")
+    program.model.metadata_props.update(metadata)
     program.save(str(path))
 
 
-def export_onnx(model: SplitModel, out: str | Path) -> GraphPaths:
+def export_onnx(model: SplitModel, out: str | Path, *, metadata: Mapping[str, str] | None = None) -> GraphPaths:
     """Export ``model`` (CPU, eval) as the two graphs described in the module docstring."""
     paths = graph_paths(out)
+    metadata = metadata or {}
     config = model.config
     model = model.cpu().eval()
     frames = 2 * config.radius + 1
@@ -125,8 +113,9 @@ def export_onnx(model: SplitModel, out: str | Path) -> GraphPaths:
     window_crops = torch.rand(batch, frames, 3, size, size)
     stacked = tuple(f.unsqueeze(1).expand(-1, frames, *f.shape[1:]).contiguous() for f in features)
     try:
-        _export(_FrameGraph(model), (crops, heatmaps), ["crops", "heatmaps"], frame_names, paths.frame)
-        _export(_WindowGraph(model), (window_crops, stacked), ["crops", *frame_names], ["output"], paths.window)
+        _export(_FrameGraph(model), (crops, heatmaps), ["crops", "heatmaps"], frame_names, paths.frame, metadata)
+        _export(_WindowGraph(model), (window_crops, stacked), ["crops", *frame_names], ["output"], paths.window,
+                metadata)
     except (torch.onnx.errors.OnnxExporterError, RuntimeError) as exc:
         raise ModelError(f"ONNX export of {config.name!r} failed: {exc}") from exc
     return paths
@@ -145,8 +134,7 @@ def cached_export(model: SplitModel, *, weights: Path | None) -> GraphPaths:
     """The model's exported graphs, exporting them on first use.
 
     Graphs go beside ``weights`` (``<checkpoint stem>.<key>.frame.onnx`` ...) or, without a
-    checkpoint, into ``user_cache_dir()/onnx``. Export writes into a temporary directory in the
-    destination and renames, so a concurrent reader never sees half a graph.
+    checkpoint, into ``user_cache_dir()/onnx`` (through ``write_graphs``).
     """
     if weights is not None:
         directory, stem = weights.parent, weights.stem
@@ -157,12 +145,19 @@ def cached_export(model: SplitModel, *, weights: Path | None) -> GraphPaths:
         return paths
     log.warning("first use of %s here: exporting its ONNX graphs into %s (once; about half a minute on a CPU)",
                 model.config.name, directory)
+    write_graphs(model, paths)
+    return paths
+
+
+def write_graphs(model: SplitModel, paths: GraphPaths, *, metadata: Mapping[str, str] | None = None) -> None:
+    """Export ``model`` to ``paths`` through a temporary directory beside them and renames, so
+    a concurrent reader never sees half a graph."""
+    directory = paths.frame.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=".export-") as tmp:
-            staged = export_onnx(model, Path(tmp) / paths.frame.name.removesuffix(".frame.onnx"))
+            staged = export_onnx(model, Path(tmp) / paths.frame.name.removesuffix(".frame.onnx"), metadata=metadata)
             os.replace(staged.frame, paths.frame)
             os.replace(staged.window, paths.window)
     except OSError as exc:
         raise ModelError(f"cannot write exported ONNX graphs to {directory}: {exc}") from exc
-    return paths

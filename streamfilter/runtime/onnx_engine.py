@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from ..errors import ModelError
 from ..models.config import ModelConfig
 from .cache import CachedRestorer
-from .export import GraphPaths
+from .graphs import GraphPaths
 
 
 CPU_WINDOWS_IN_FLIGHT = 2
@@ -48,12 +49,12 @@ def session_options(*, threads: int) -> ort.SessionOptions:
 def open_session(path: Path, *, threads: int, providers: Sequence[str]) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(path), sess_options=session_options(threads=threads), providers=list(providers))
-    except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph) as exc:
+    except (ort_state.Fail, ort_state.InvalidGraph, ort_state.InvalidProtobuf) as exc:
         raise ModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
 
 
 class OnnxRestorer(CachedRestorer):
-    """Restorer over the two graphs at ``graphs`` (see ``runtime.export``)."""
+    """Restorer over the two graphs at ``graphs`` (see ``runtime.export``, ``runtime.graphs``)."""
 
     def __init__(
         self,
