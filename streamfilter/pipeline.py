@@ -10,6 +10,14 @@ per-slot size). Live inputs drop newly decoded frames instead of stalling when t
 (``Stats.drops``); files and pipes never drop. On live inputs each frame also carries a
 deadline (decode time + ``latency_budget``) after which the face path skips the network on it.
 
+Stopping: ``interrupt()`` (Ctrl-C) stops reading at once, whatever the input is doing (the
+source waits on its reader in short slices, ``io/reader.py``); the frames read so far are
+processed and the output is finalised. A pipe or live input that sends nothing for
+``input_timeout`` seconds ends the run the same way, then ``run`` raises ``InputError``.
+``abort()`` stops every stage without draining the encoder; a stage still busy after
+``STOP_WAIT_S`` (a model call, a write that blocks) is left running. After a stage failure
+the others still finalise the output (``JOIN_TIMEOUT_S``).
+
 Use from Python::
 
     with Pipeline.open("in.mp4", "out.mp4", processor=Passthrough()) as pipeline:
@@ -23,7 +31,7 @@ import time
 from collections.abc import Callable
 
 from .errors import FaceDeblurError, InputError, StageError, UsageError
-from .io.locations import Location, check_paths, parse_input, parse_output
+from .io.locations import DEFAULT_INPUT_TIMEOUT_S, Location, check_paths, parse_input, parse_output
 from .io.sink import EncoderOptions, SinkStage, VideoSink
 from .io.source import SourceStage, VideoInfo, VideoSource
 from .processor import Processor
@@ -38,7 +46,10 @@ SINK_QUEUE = 4
 DEFAULT_LATENCY_BUDGET = 0.2
 """Seconds from decode to the end of processing a live frame may take before the processor
 skips its optional work on it (``FrameSlot.deadline``)."""
+STOP_WAIT_S = 1.0
+"""After ``abort()``, how long ``close`` waits for the stages before leaving the busy ones."""
 JOIN_TIMEOUT_S = 10.0
+"""The same after a stage failure, while the sink still flushes the encoder."""
 
 
 class Pipeline:
@@ -79,14 +90,20 @@ class Pipeline:
              output_format: str | None = None, input_options: dict[str, str] | None = None,
              output_options: dict[str, str] | None = None, encoder: EncoderOptions | None = None,
              compare: bool = False, reconnect: int = 0, overwrite: bool = False,
-             ring_capacity: int = DEFAULT_CAPACITY, latency_budget: float = DEFAULT_LATENCY_BUDGET) -> Pipeline:
-        """Open INPUT and OUTPUT as the CLI does (``-`` for stdin/stdout, URLs, devices)."""
+             ring_capacity: int = DEFAULT_CAPACITY, latency_budget: float = DEFAULT_LATENCY_BUDGET,
+             input_timeout: float | None = DEFAULT_INPUT_TIMEOUT_S) -> Pipeline:
+        """Open INPUT and OUTPUT as the CLI does (``-`` for stdin/stdout, URLs, devices).
+
+        ``input_timeout``: seconds a pipe or live input may send nothing, opening included
+        (None: no limit; files have none).
+        """
         windows_in_flight(processor)
         source_at = parse_input(input, input_format=input_format)
         sink_at, muxer = parse_output(output, output_format=output_format)
         check_paths(source_at, sink_at, overwrite=overwrite)
         encoder = encoder or EncoderOptions()
-        source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect)
+        source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect,
+                             timeout=input_timeout)
         try:
             sink = VideoSink(sink_at, output_format=muxer, options=output_options or {}, encoder=encoder, compare=compare)
         except BaseException:
@@ -121,15 +138,16 @@ class Pipeline:
         return any(stage.alive for stage in self.stages)
 
     def run(self, *, on_tick: Callable[[Stats], None] | None = None) -> Stats:
-        """Start (if needed), wait for the end of the stream, close, and return the stats.
+        """Start (if needed), wait for the end of the stream (or an abort), close, and return
+        the stats.
 
         Raises the first stage failure (a ``FaceDeblurError`` as is, anything else wrapped in
-        ``StageError``), or ``InputError`` if the input was damaged (after the output is
-        finalised with everything that could be decoded).
+        ``StageError``), or ``InputError`` if the input was damaged or went silent (after the
+        output is finalised with everything that could be decoded).
         """
         if not self._started:
             self.start()
-        while self.running:
+        while self.running and not self.flow.aborted_by_request:
             time.sleep(POLL_S * 2)
             if on_tick is not None:
                 on_tick(self.stats)
@@ -138,23 +156,29 @@ class Pipeline:
         return self.stats
 
     def close(self) -> None:
-        """Stop the stages (abort if still running), drain the queues, release the processor."""
+        """Stop the stages (abort if still running), drain the queues, release the input and
+        the processor (left to a stage still busy when the wait is over)."""
         if self._closed:
             return
         self._closed = True
         if self.running:
             self.abort()
+        waited = STOP_WAIT_S if self.flow.aborted_by_request else JOIN_TIMEOUT_S
+        give_up_at = time.monotonic() + waited
         for stage in self.stages:
-            if not stage.join(JOIN_TIMEOUT_S):
-                log.error("stage %s did not stop within %.0f s", stage.name, JOIN_TIMEOUT_S)
+            stage.join(max(0.0, give_up_at - time.monotonic()))
+        busy = [stage.name for stage in self.stages if stage.alive]
         for channel in self._channels:
             channel.drain()
         self.ring.clear()
         if not self._started:
             self.sink.container.close()
-        self.source.close()
         self.stats.drops = self.ring.dropped
         self.stats.stop()
+        if busy:
+            log.warning("stage %s still busy %g s after the stop; left running", ", ".join(busy), waited)
+            return
+        self.source.close()
         self.processor.close()
 
     def _is_late(self) -> bool:
@@ -171,5 +195,9 @@ class Pipeline:
             more = f" (+{len(damage) - 1} more)" if len(damage) > 1 else ""
             raise InputError(f"input is damaged: {damage[0]}{more}; the output holds the "
                              f"{self.stats.frames_out} frames that could be decoded")
+        if self.source_stage.silent:
+            raise InputError(f"input {self.source.location.shown} went silent: nothing received for "
+                             f"{self.source.timeout:g} s (--input-timeout); the output holds the "
+                             f"{self.stats.frames_out} frames read")
         if self.stats.frames_in == 0 and not self.flow.interrupt.is_set():
             raise InputError(f"no video frame could be decoded from {self.source.location.shown}")

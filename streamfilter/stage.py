@@ -48,6 +48,11 @@ class Flow:
                 self.failure = (stage, error)
         self.abort.set()
 
+    @property
+    def aborted_by_request(self) -> bool:
+        """Aborted on request (a second Ctrl-C), not by a failure: stop without draining."""
+        return self.abort.is_set() and self.failure is None
+
     def check(self) -> None:
         """Raise ``Aborted`` if the flow was aborted."""
         if self.abort.is_set():

@@ -13,7 +13,8 @@ import click
 from typing import TYPE_CHECKING
 
 from ..errors import FaceDeblurError
-from ..io.locations import check_input, check_paths, check_side_output, parse_input, parse_options, parse_output, redact
+from ..io.locations import (DEFAULT_INPUT_TIMEOUT_S, check_input, check_paths, check_side_output, parse_input,
+                            parse_options, parse_output, redact)
 from .options import FiniteFloatRange, blur_gate_option, debug_option, engine_option
 
 if TYPE_CHECKING:
@@ -25,14 +26,15 @@ Examples:
   facedeblur-stream in.mp4 out.mkv -c ffv1                      # lossless
   facedeblur-stream -f v4l2 /dev/video0 rtmp://host/live/key    # webcam to a streaming server
   ffmpeg -i in.mov -f nut - | facedeblur-stream - - -F nut | ffplay -
-  facedeblur-stream 'tcp://0.0.0.0:9000?listen' out.mp4 --reconnect 3
+  facedeblur-stream 'tcp://0.0.0.0:9000?listen' out.mp4 --reconnect 3 --input-timeout 60
   facedeblur-stream in.mp4 cmp.mp4 --compare --stats stats.json
 
 \b
-Exit codes: 0 success, 1 runtime failure (also a damaged input, after the output is
-finalised, and an interrupted run), 2 usage error. Ctrl-C / SIGTERM stop reading, then flush
-and finalise the output. Live inputs (devices, network URLs) drop newly decoded frames when
-the pipeline falls behind (counted in --stats and in the summary); files never drop.
+Exit codes: 0 success, 1 runtime failure (also a damaged or silent input, after the output
+is finalised, and an interrupted run), 2 usage error. Ctrl-C / SIGTERM stop reading at once,
+even while a read waits, then flush and finalise the output; a second one stops without
+flushing. Live inputs (devices, network URLs) drop newly decoded frames when the pipeline
+falls behind (counted in --stats and in the summary); files never drop.
 """
 
 
@@ -58,24 +60,46 @@ def configure_logging(*, quiet: bool, verbose: bool) -> None:
         logger.propagate = False
 
 
-@contextmanager
-def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
-    """SIGINT/SIGTERM: first one stops reading (output is finalised), a second one aborts."""
-    received: list[str] = []
+class SignalStop:
+    """What SIGINT/SIGTERM do under ``stop_on_signals``: until ``pipeline`` is set (while the
+    input and output open) raise ``Interrupted``; then the first one stops reading (the output
+    is finalised) and any later one aborts the run."""
 
-    def handle(signum: int, _frame: object) -> None:
-        received.append(signal.Signals(signum).name)
-        if len(received) == 1:
-            pipeline.interrupt()
+    def __init__(self) -> None:
+        self.pipeline: Pipeline | None = None
+        self.received: list[str] = []
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        self.received.append(name)
+        if self.pipeline is None:
+            raise Interrupted(f"interrupted by {name} before the run started")
+        if len(self.received) == 1:
+            self.pipeline.interrupt()
         else:
-            pipeline.abort()
+            self.pipeline.abort()
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def raise_if_received(self) -> None:
+        """After the run: ``Interrupted``, saying how it ended, if a signal stopped it."""
+        if len(self.received) > 1:
+            outcome = ("left unfinished (a stage was still busy)" if self.pipeline.running
+                       else "closed without flushing the encoder")
+            raise Interrupted(f"stopped by a second signal ({self.received[1]}): output {outcome}")
+        if self.received:
+            raise Interrupted(f"interrupted by {self.received[0]}: output finalised with "
+                              f"{self.pipeline.stats.frames_out} frames")
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[SignalStop]:
+    """Handle SIGINT/SIGTERM with a ``SignalStop`` inside the block."""
+    handler = SignalStop()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield received
+        yield handler
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXAMPLES)
@@ -104,7 +128,12 @@ def stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
 @click.option("--latency-budget", type=FiniteFloatRange(min=0, min_open=True), default=200, show_default=True,
               metavar="MS", help="Live inputs: time from decode to the end of processing; a frame that would "
                                  "miss it keeps its faces unrestored ('late' in the stats).")
-@click.option("--reconnect", type=click.IntRange(min=0), default=0, show_default=True, help="Reconnect a network input N times after read errors.")
+@click.option("--reconnect", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Reconnect a network input N times after read errors (a silent input included).")
+@click.option("--input-timeout", type=FiniteFloatRange(min=0), default=DEFAULT_INPUT_TIMEOUT_S, show_default=True,
+              metavar="SECONDS", help="Pipes and live inputs: end the run (output finalised, exit 1) when the "
+                                      "input sends nothing for this long, opening included (a listening URL "
+                                      "waits this long for its sender); 0: no limit. Files have none.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary or warnings (errors only).")
 @click.option("-v", "--verbose", is_flag=True, help="Log stream details.")
@@ -113,7 +142,8 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
            input_option: tuple[str, ...], output_option: tuple[str, ...], codec: str, crf: int | None,
            preset: str | None, pix_fmt: str | None, bitrate: str | None, model: str, engine: str, device: str,
            landmarks: str, max_faces: int, min_face_size: int, blur_gate: float, compare: bool, stats_path: str | None,
-           latency_budget: float, reconnect: int, overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
+           latency_budget: float, reconnect: int, input_timeout: float, overwrite: bool, quiet: bool, verbose: bool,
+           debug: bool) -> None:
     """Deblur faces in a video stream: INPUT (file, '-', URL or device) -> OUTPUT (file, '-' or URL).
 
     Every input frame gives one output frame with the same timestamp; audio is copied, or
@@ -136,28 +166,29 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
         check_side_output(stats_path, flag="--stats", source=source_at, sink=sink_at, overwrite=overwrite)
     processor = make_processor(ProcessorOptions(model=model, engine=engine, device=device, landmarks=landmarks,
                                                 max_faces=max_faces, min_face_size=min_face_size, blur_gate=blur_gate))
-    try:
-        pipeline = Pipeline.open(input_, output, processor=processor, input_format=input_format,
-                                 output_format=output_format, input_options=input_options,
-                                 output_options=output_options, encoder=encoder, compare=compare,
-                                 reconnect=reconnect, overwrite=overwrite, latency_budget=latency_budget / 1e3)
-    except BaseException:
-        processor.close()
-        raise
-    log = logging.getLogger("streamfilter")
-    info = pipeline.info
-    log.info("input %s: %dx%d, time base %s, %s fps, %d audio stream(s)", source_at.shown, info.width, info.height,
-             info.time_base, info.average_rate, len(pipeline.source.audio))
-    progress = Progress(info.frames, enabled=not quiet and pipeline.source.location.kind == "file")
-    try:
-        with stop_on_signals(pipeline) as received:
+    with stop_on_signals() as stop:
+        try:
+            stop.pipeline = Pipeline.open(input_, output, processor=processor, input_format=input_format,
+                                          output_format=output_format, input_options=input_options,
+                                          output_options=output_options, encoder=encoder, compare=compare,
+                                          reconnect=reconnect, overwrite=overwrite,
+                                          latency_budget=latency_budget / 1e3, input_timeout=input_timeout or None)
+        except BaseException:
+            processor.close()
+            raise
+        pipeline = stop.pipeline
+        log = logging.getLogger("streamfilter")
+        info = pipeline.info
+        log.info("input %s: %dx%d, time base %s, %s fps, %d audio stream(s)", source_at.shown, info.width,
+                 info.height, info.time_base, info.average_rate, len(pipeline.source.audio))
+        progress = Progress(info.frames, enabled=not quiet and pipeline.source.location.kind == "file")
+        try:
             pipeline.run(on_tick=progress.update)
-        if received:
-            raise Interrupted(f"interrupted by {received[0]}: output finalised with {pipeline.stats.frames_out} frames")
-    finally:
-        progress.close()
-        pipeline.close()
-        if stats_path is not None:
-            pipeline.stats.write_json(stats_path)
-        if not quiet:
-            click.echo(f"facedeblur-stream: {pipeline.stats.summary()}", err=True)
+            stop.raise_if_received()
+        finally:
+            progress.close()
+            pipeline.close()
+            if stats_path is not None:
+                pipeline.stats.write_json(stats_path)
+            if not quiet:
+                click.echo(f"facedeblur-stream: {pipeline.stats.summary()}", err=True)

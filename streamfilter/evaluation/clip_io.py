@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from ..io.locations import parse_input
-from ..io.source import open_input
+from ..io.reader import open_input
 from ..orientation import upright_rgb
 
 LOSSLESS_CODEC = "ffv1"

@@ -31,6 +31,10 @@ OUTPUT_FORMAT_BY_SCHEME = {
     "rtsp": "rtsp",
 }
 
+DEFAULT_INPUT_TIMEOUT_S = 10.0
+"""Seconds a pipe or live input may send nothing, opening included, before the run ends
+(``--input-timeout``); files have no limit."""
+
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]*[^\s'\".,:;)\]]", re.IGNORECASE)
 """A URL in a text, without the punctuation that may follow it (``{url}: error``)."""
 _USERINFO = re.compile(r"^([^:]+://)([^/?#]*)@")

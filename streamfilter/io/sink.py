@@ -35,7 +35,8 @@ from . import audio
 from .audio import AudioRoute
 from .locations import Location, redact
 from .planes import rgb_to_frame
-from .source import VideoInfo, check_format
+from .reader import check_format
+from .source import VideoInfo
 
 log = logging.getLogger("streamfilter")
 
@@ -213,10 +214,11 @@ class VideoSink:
     def write_audio(self, route: AudioRoute, item: av.Packet | av.AudioFrame) -> None:
         audio.write(route, item, self.container)
 
-    def close(self) -> None:
-        """Flush the encoders and finalise the container (trailer, index)."""
+    def close(self, *, flush: bool = True) -> None:
+        """Flush the encoders (unless ``flush`` is False) and finalise the container (trailer,
+        index)."""
         try:
-            if self.video is not None:
+            if flush and self.video is not None:
                 self.container.mux(self.video.encode(None))
                 for route in self.routes:
                     audio.flush(route, self.container)
@@ -267,6 +269,8 @@ class SinkStage(Stage):
             self.sink.write_audio(*item)
 
     def finish(self) -> None:
+        """Finalise the output; when aborted on request without draining the encoders (which
+        can take seconds), so that the run stops at once."""
         started = time.perf_counter()
-        self.sink.close()
+        self.sink.close(flush=not self.flow.aborted_by_request)
         self.stats.record("finalise", time.perf_counter() - started)

@@ -1,10 +1,13 @@
-"""The source: opens the input (file, stdin, network URL or capture device), demuxes it and
-decodes its first video stream with FFmpeg's frame/slice threads, on its own thread.
+"""The source: opens the input (file, stdin, network URL or capture device) and decodes its
+first video stream with FFmpeg's frame/slice threads, on its own thread; the packets come
+from an ``InputReader`` (``io/reader.py``), which demuxes on a thread of its own.
 
 Video frames go into the ring as ``FrameSlot``s, in decode order, with the decoder's pts and
 time base. Audio goes to the sink through ``audio`` (see ``io/audio.py``); other streams are
-not read. Decoding errors do not stop the run: damaged packets are skipped and counted, the
-rest is processed, and the pipeline reports the damage once the output is finalised.
+dropped. Decoding errors do not stop the run: damaged packets are skipped and counted, the
+rest is processed, and the pipeline reports the damage once the output is finalised. The
+source stops reading when the run is interrupted, or when a pipe or live input sends nothing
+for its timeout (``VideoSource.timeout``); it then flushes the decoder as at the end of input.
 """
 
 from __future__ import annotations
@@ -12,18 +15,20 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 
-from ..errors import CodecError, InputError
+from ..errors import InputError
 from ..frames import FrameSlot
 from ..ring import FrameRing
-from ..stage import Channel, Flow, Stage
+from ..stage import END, POLL_S, Channel, EndOfStream, Flow, Stage
 from ..stats import Stats
 from .audio import AudioRoute
-from .locations import Location, check_input, redact
+from .locations import Location, redact
+from .reader import SILENT, InputReader, Silent
 
 log = logging.getLogger("streamfilter")
 
@@ -45,46 +50,45 @@ class VideoInfo:
     """Frame count when the container knows it (or can estimate it from its duration)."""
 
 
-def open_input(location: Location, *, input_format: str | None, options: dict[str, str]) -> av.container.InputContainer:
-    """Open ``location`` for reading; any failure becomes one ``InputError`` line."""
-    if input_format is not None:
-        check_format(input_format, "r")
-    check_input(location)
-    try:
-        return av.open(location.url, "r", format=input_format, options=options)
-    except av.error.InvalidDataError as exc:
-        raise InputError(f"not a readable media file: {location.shown}") from exc
-    except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"cannot open input {location.shown}: {exc.strerror or redact(str(exc))}") from exc
-
-
-def check_format(name: str, mode: str) -> None:
-    """Raise ``CodecError`` unless FFmpeg has a demuxer (``mode='r'``) or muxer (``'w'``) ``name``."""
-    kind = "input" if mode == "r" else "output"
-    try:
-        av.format.ContainerFormat(name, mode)
-    except ValueError as exc:
-        listing = "ffmpeg -demuxers" if mode == "r" else "ffmpeg -muxers"
-        raise CodecError(f"unknown {kind} format {name!r} (see `{listing}`)") from exc
-
-
 class VideoSource:
-    """An opened input with its first video stream selected for threaded decoding."""
+    """An opened input with its first video stream selected for threaded decoding.
+
+    ``timeout``: seconds a pipe or live input may send nothing, opening included, before the
+    source gives up on it (None: no limit; files have none).
+    """
 
     def __init__(self, location: Location, *, input_format: str | None = None,
-                 options: dict[str, str] | None = None, reconnect: int = 0):
+                 options: dict[str, str] | None = None, reconnect: int = 0, timeout: float | None = None):
         if reconnect < 0:
             raise ValueError(f"reconnect must be >= 0, got {reconnect}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 or None, got {timeout}")
         self.location = location
         self.input_format = input_format
         self.options = dict(options or {})
         self.reconnects_left = reconnect if location.kind == "network" else 0
-        self.container = open_input(location, input_format=input_format, options=self.options)
+        self.timeout = None if location.kind == "file" else timeout
+        self._open(cancelled=lambda: False)
+
+    def _open(self, cancelled: Callable[[], bool]) -> bool:
+        """Open the input on a new reader; False if ``cancelled()`` first."""
+        reader = InputReader(self.location, input_format=self.input_format, options=self.options,
+                             timeout=self.timeout if self.location.is_live else None)
+        try:
+            container = reader.wait_open(self.timeout, cancelled)
+            if container is None:
+                reader.close()
+                return False
+        except BaseException:
+            reader.close()
+            raise
+        self.reader, self.container = reader, container
         self._select_streams()
+        return True
 
     def _select_streams(self) -> None:
         if not self.container.streams.video:
-            self.container.close()
+            self.reader.close()
             raise InputError(f"no video stream in {self.location.shown}")
         self.video = self.container.streams.video[0]
         self.video.thread_type = "AUTO"
@@ -125,16 +129,20 @@ class VideoSource:
         hours, minutes, seconds = match.groups()
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
-    def reopen(self) -> None:
-        """Reconnect a network input after a read error (same streams expected)."""
-        self.container.close()
+    def reopen(self, cancelled: Callable[[], bool]) -> bool:
+        """Reconnect a network input after a read error (same streams expected); False if
+        ``cancelled()`` first."""
+        self.reader.close()
         self.reconnects_left -= 1
-        time.sleep(RECONNECT_DELAY_S)
-        self.container = open_input(self.location, input_format=self.input_format, options=self.options)
-        self._select_streams()
+        retry_at = time.monotonic() + RECONNECT_DELAY_S
+        while time.monotonic() < retry_at:
+            if cancelled():
+                return False
+            time.sleep(POLL_S)
+        return self._open(cancelled)
 
     def close(self) -> None:
-        self.container.close()
+        self.reader.close()
 
 
 class SourceStage(Stage):
@@ -159,19 +167,26 @@ class SourceStage(Stage):
         self._last_s: float | None = None
         self._rebase = False
         self._video_flushed = False
+        self.silent = False
+        """Whether reading stopped because the input sent nothing for ``source.timeout``."""
 
     def run(self) -> None:
         while True:
             error = self._read_until_end_or_error()
             if error is None:
                 break
+            reason = f"nothing received for {self.source.timeout:g} s" if error is SILENT else error
             if self.source.reconnects_left > 0 and not self.flow.interrupt.is_set():
-                log.warning("input read failed (%s); reconnecting (%d left)", error, self.source.reconnects_left)
+                log.warning("input read failed (%s); reconnecting (%d left)", reason, self.source.reconnects_left)
                 self._flush_decoder()
-                self.source.reopen()
+                if not self.source.reopen(cancelled=self._stopping):
+                    break
                 self._rebase = True
                 continue
-            self.damage.append(f"read error after frame {self._index}: {error}")
+            if error is SILENT:
+                self.silent = True
+            else:
+                self.damage.append(f"read error after frame {self._index}: {error}")
             break
         self._flush_decoder()
         if self.source.location.kind == "file" and not self.flow.interrupt.is_set():
@@ -190,25 +205,41 @@ class SourceStage(Stage):
     def finish(self) -> None:
         self.ring.close()
 
-    def _read_until_end_or_error(self) -> str | None:
-        """Read packets until end of input (None) or a read error (its message)."""
+    def _stopping(self) -> bool:
+        return self.flow.interrupt.is_set() or self.flow.abort.is_set()
+
+    def _read_until_end_or_error(self) -> str | Silent | None:
+        """Read packets until end of input or an interrupt (None), a read error (its message)
+        or the input's silence (``SILENT``)."""
         video = self.source.video
         by_index = {route.input_stream.index: route for route in self.routes}
-        streams = [video] + [route.input_stream for route in self.routes]
-        packets = self.source.container.demux(streams)
-        while not self.flow.interrupt.is_set():
-            self.flow.check()
-            try:
-                packet = next(packets)
-            except StopIteration:
+        while True:
+            packet = self._next_packet()
+            if packet is None or packet is END:
                 return None
-            except (av.FFmpegError, OSError) as exc:
-                return redact(str(exc))
+            if packet is SILENT:
+                return SILENT
+            if isinstance(packet, Exception):
+                return redact(str(packet))
+            route = by_index.get(packet.stream.index)
             if packet.stream.index == video.index:
                 self._video_flushed = packet.size == 0
                 self._decode(packet)
-            elif packet.dts is not None:
-                self._send_audio(by_index[packet.stream.index], packet)
+            elif route is not None and packet.dts is not None:
+                self._send_audio(route, packet)
+
+    def _next_packet(self) -> av.Packet | EndOfStream | Silent | Exception | None:
+        """The reader's next item, ``SILENT`` after ``source.timeout`` seconds without one, or
+        None once interrupted."""
+        waiting_since = time.monotonic()
+        timeout = self.source.timeout
+        while not self.flow.interrupt.is_set():
+            self.flow.check()
+            item = self.source.reader.get(POLL_S)
+            if item is not None:
+                return item
+            if timeout is not None and time.monotonic() - waiting_since > timeout:
+                return SILENT
         return None
 
     def _decode(self, packet: av.Packet | None) -> None:
