@@ -7,10 +7,12 @@ one is built, so choosing a name costs neither dlib nor torch; their common type
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from ..errors import UsageError
-from .types import LandmarkBackend
+
+if TYPE_CHECKING:
+    from .types import LandmarkBackend
 
 BackendName = Literal["dlib", "fan"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
