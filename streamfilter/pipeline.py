@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from .errors import FaceDeblurError, InputError, StageError, UsageError
 from .io.locations import DEFAULT_INPUT_TIMEOUT_S, Location, check_paths, parse_input, parse_output
-from .io.sink import EncoderOptions, SinkStage, VideoSink
+from .io.sink import EncoderOptions, SinkStage, VideoSink, plan_crash_safe
 from .io.source import SourceStage, VideoInfo, VideoSource
 from .processor import Processor
 from .ring import DEFAULT_CAPACITY, FrameRing
@@ -91,21 +91,25 @@ class Pipeline:
              output_options: dict[str, str] | None = None, encoder: EncoderOptions | None = None,
              compare: bool = False, reconnect: int = 0, overwrite: bool = False,
              ring_capacity: int = DEFAULT_CAPACITY, latency_budget: float = DEFAULT_LATENCY_BUDGET,
-             input_timeout: float | None = DEFAULT_INPUT_TIMEOUT_S) -> Pipeline:
+             input_timeout: float | None = DEFAULT_INPUT_TIMEOUT_S, crash_safe: str = "auto") -> Pipeline:
         """Open INPUT and OUTPUT as the CLI does (``-`` for stdin/stdout, URLs, devices).
 
         ``input_timeout``: seconds a pipe or live input may send nothing, opening included
-        (None: no limit; files have none).
+        (None: no limit; files have none). ``crash_safe``: auto, on or off (``io/crashsafe.py``),
+        checked before the input is opened.
         """
         windows_in_flight(processor)
         source_at = parse_input(input, input_format=input_format)
         sink_at, muxer = parse_output(output, output_format=output_format)
         check_paths(source_at, sink_at, overwrite=overwrite)
+        crash = plan_crash_safe(crash_safe, source=source_at, sink=sink_at, output_format=muxer,
+                                options=output_options or {})
         encoder = encoder or EncoderOptions()
         source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect,
                              timeout=input_timeout)
         try:
-            sink = VideoSink(sink_at, output_format=muxer, options=output_options or {}, encoder=encoder, compare=compare)
+            sink = VideoSink(sink_at, output_format=muxer, options=output_options or {}, encoder=encoder,
+                             compare=compare, crash_safe=crash)
         except BaseException:
             source.close()
             raise

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import FaceDeblurError
 from ..faces.backend import BACKENDS
+from ..io.crashsafe import MODES as CRASH_SAFE_MODES
 from ..io.locations import (DEFAULT_INPUT_TIMEOUT_S, check_input, check_paths, check_side_output, parse_input,
                             parse_options, parse_output, redact)
 from .options import FiniteFloatRange, blur_gate_option, debug_option, engine_option
@@ -135,6 +136,11 @@ def stop_on_signals() -> Iterator[SignalStop]:
               metavar="SECONDS", help="Pipes and live inputs: end the run (output finalised, exit 1) when the "
                                       "input sends nothing for this long, opening included (a listening URL "
                                       "waits this long for its sender); 0: no limit. Files have none.")
+@click.option("--crash-safe", type=click.Choice(CRASH_SAFE_MODES), default="auto", show_default=True,
+              help="Write the output so that a run killed without warning (SIGKILL, power loss) keeps all but "
+                   "its last seconds: fragmented MP4, Matroska clusters every second, flushed after every "
+                   "packet. auto: on for pipe, device and network inputs written to a file or a pipe, off "
+                   "for file inputs.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary or warnings (errors only).")
 @click.option("-v", "--verbose", is_flag=True, help="Log stream details.")
@@ -143,15 +149,15 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
            input_option: tuple[str, ...], output_option: tuple[str, ...], codec: str, crf: int | None,
            preset: str | None, pix_fmt: str | None, bitrate: str | None, model: str, engine: str, device: str,
            landmarks: str, max_faces: int, min_face_size: int, blur_gate: float, compare: bool, stats_path: str | None,
-           latency_budget: float, reconnect: int, input_timeout: float, overwrite: bool, quiet: bool, verbose: bool,
-           debug: bool) -> None:
+           latency_budget: float, reconnect: int, input_timeout: float, crash_safe: str, overwrite: bool, quiet: bool,
+           verbose: bool, debug: bool) -> None:
     """Deblur faces in a video stream: INPUT (file, '-', URL or device) -> OUTPUT (file, '-' or URL).
 
     Every input frame gives one output frame with the same timestamp; audio is copied, or
     re-encoded (with a warning) where the output container cannot take it.
     """
     from ..factory import ProcessorOptions, make_processor  # numpy, av, numba: not loaded for --help
-    from ..io.sink import EncoderOptions
+    from ..io.sink import EncoderOptions, plan_crash_safe
     from ..pipeline import Pipeline
     from ..progress import Progress
 
@@ -160,11 +166,13 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
     output_options = parse_options(output_option, flag="--output-option")
     encoder = EncoderOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, bitrate=bitrate)
     source_at = parse_input(input_, input_format=input_format)
-    sink_at, _ = parse_output(output, output_format=output_format)
+    sink_at, muxer = parse_output(output, output_format=output_format)
     check_input(source_at)
     check_paths(source_at, sink_at, overwrite=overwrite)
     if stats_path is not None:
         check_side_output(stats_path, flag="--stats", source=source_at, sink=sink_at, overwrite=overwrite)
+    # Refused --crash-safe combinations before the model is built; Pipeline.open plans the same again.
+    plan_crash_safe(crash_safe, source=source_at, sink=sink_at, output_format=muxer, options=output_options)
     processor = make_processor(ProcessorOptions(model=model, engine=engine, device=device, landmarks=landmarks,
                                                 max_faces=max_faces, min_face_size=min_face_size, blur_gate=blur_gate))
     with stop_on_signals() as stop:
@@ -173,7 +181,8 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
                                           output_format=output_format, input_options=input_options,
                                           output_options=output_options, encoder=encoder, compare=compare,
                                           reconnect=reconnect, overwrite=overwrite,
-                                          latency_budget=latency_budget / 1e3, input_timeout=input_timeout or None)
+                                          latency_budget=latency_budget / 1e3, input_timeout=input_timeout or None,
+                                          crash_safe=crash_safe)
         except BaseException:
             processor.close()
             raise

@@ -8,6 +8,8 @@ colour matrix and range (BT.601/BT.709/..., limited/full). The output video stre
 resolution, sample aspect ratio, colour tags and rotation (display matrix). With ``compare``
 the input and the output stand side by side as displayed: for a quarter-turned (portrait
 phone) input they are stacked in the stored picture, which its display matrix turns upright.
+A crash-safe output (``crashsafe.py``) gets its muxer options, and for MP4 a keyframe forced
+every ``keyframe_interval`` seconds of video (by pts, so variable frame rate is kept).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from ..frames import FrameSlot
 from ..orientation import quarter_turns, turn_back, turn_upright
 from ..stage import END, Channel, Flow, Stage
 from ..stats import Stats
-from . import audio
+from . import audio, crashsafe
 from .audio import AudioRoute
+from .crashsafe import CrashSafe
 from .locations import Location, redact
 from .planes import rgb_to_frame
 from .reader import check_format
@@ -140,18 +143,36 @@ def open_output(location: Location, *, output_format: str | None, options: dict[
         raise OutputError(f"cannot write {location.shown}: {exc.strerror or redact(str(exc))}") from exc
 
 
+def plan_crash_safe(mode: str, *, source: Location, sink: Location, output_format: str | None,
+                    options: dict[str, str]) -> CrashSafe:
+    """``crashsafe.plan`` for ``sink``, whose muxer is looked up without writing anything."""
+    container = open_output(sink, output_format=output_format, options={})
+    try:
+        muxer = container.format.name
+    finally:
+        container.close()
+    return crashsafe.plan(mode, source=source, sink=sink, muxer=muxer, options=options)
+
+
 class VideoSink:
     """An output container: the video stream is created from the first frame, then audio."""
 
     def __init__(self, location: Location, *, output_format: str | None, options: dict[str, str],
-                 encoder: EncoderOptions, compare: bool = False):
+                 encoder: EncoderOptions, compare: bool = False, crash_safe: CrashSafe | None = None):
         self.location = location
         self.encoder = encoder
         self.compare = compare
         self.container = open_output(location, output_format=output_format, options=options)
+        self.crash_safe = crash_safe or CrashSafe(enabled=False, muxer=self.container.format.name)
+        self.container.container_options.update(self.crash_safe.options)
+        if self.crash_safe.note:
+            log.warning(self.crash_safe.note)
+        if self.crash_safe.enabled:
+            log.info(self.crash_safe.describe())
         self.video: av.video.stream.VideoStream | None = None
         self.routes: list[AudioRoute] = []
         self._pix_fmt = ""
+        self._next_keyframe: Fraction | None = None
 
     def plan_audio(self, streams: list[av.audio.stream.AudioStream]) -> list[AudioRoute]:
         self.routes = audio.plan_routes(streams, self.container)
@@ -191,11 +212,22 @@ class VideoSink:
         frame = self._to_frame(slot, result)
         frame.pts = slot.pts
         frame.time_base = slot.time_base
-        frame.pict_type = PictureType.NONE
+        frame.pict_type = PictureType.I if self._keyframe_due(slot) else PictureType.NONE
         try:
             self.container.mux(self.video.encode(frame))
         except av.FFmpegError as exc:
             raise OutputError(f"cannot encode or write frame {slot.index} to {self.location.shown}: {redact(str(exc))}") from exc
+
+    def _keyframe_due(self, slot: FrameSlot) -> bool:
+        """Whether the frame of ``slot`` must be a keyframe (crash-safe MP4)."""
+        interval = self.crash_safe.keyframe_interval
+        if interval is None:
+            return False
+        at = slot.pts * slot.time_base
+        if self._next_keyframe is not None and at < self._next_keyframe:
+            return False
+        self._next_keyframe = at + interval
+        return True
 
     def _to_frame(self, slot: FrameSlot, result: av.VideoFrame | np.ndarray) -> av.VideoFrame:
         if self.compare:

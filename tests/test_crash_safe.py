@@ -1,0 +1,199 @@
+"""``--crash-safe``: a run killed with SIGKILL keeps a playable output up to its last seconds
+(pipe inputs, by default), files still get a regular MP4, and user muxer options are merged or
+refused, never overridden."""
+
+from __future__ import annotations
+
+import signal
+import struct
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from media import audio_payloads, make_clip, seconds, video_pts
+from streamfilter.cli import load_command, run
+from streamfilter.errors import UsageError
+from streamfilter.io.crashsafe import plan
+from streamfilter.io.locations import parse_input, parse_output
+
+COMMAND = [sys.executable, "-c", "from streamfilter.cli import stream_main; stream_main()", "--model", "none"]
+FRAMES = 250
+"""Frames sent down the pipe: 10 s at 25 fps."""
+KEPT_S = 4
+"""The most a kill may lose before the last frame sent: a fragment (2 s) and what the encoder holds."""
+WAIT_S = 15.0
+"""Bound on start-up plus the wait for the output to hold what it must, on a loaded machine."""
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A nut clip with H.264 video and AAC audio."""
+    path = tmp_path_factory.mktemp("clip") / "in.nut"
+    make_clip(path, frames=FRAMES, container_format="nut")
+    return path
+
+
+def decodable_seconds(path: Path) -> list[Fraction]:
+    """Timestamps of the frames that decode before the first error (a tail being written)."""
+    got = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            got = [frame.pts * stream.time_base for frame in container.decode(stream)]
+    except av.FFmpegError:
+        pass
+    return got
+
+
+def killed_after_it_holds(clip: Path, out: Path, needed: int) -> None:
+    """Send every frame of ``clip`` down the filter's stdin, leave the pipe open (the run waits
+    for more), and SIGKILL the filter once ``out`` decodes ``needed`` frames and has stopped
+    growing (so that no write is cut short)."""
+    process = subprocess.Popen([*COMMAND, "-f", "nut", "-", out, "--input-timeout", "0", "-q"],
+                               stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        process.stdin.write(clip.read_bytes())
+        process.stdin.flush()
+        deadline, size, still_since = time.monotonic() + WAIT_S, -1, time.monotonic()
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()
+            now = time.monotonic()
+            current = out.stat().st_size if out.exists() else -1
+            if current != size:
+                size, still_since = current, now
+            elif now - still_since > 0.5 and len(decodable_seconds(out)) >= needed:
+                break
+            if now > deadline:
+                pytest.fail(f"{out.name} does not decode {needed} frames {WAIT_S} s after the start "
+                            f"({len(decodable_seconds(out))} frames, {size} bytes)")
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        process.stdin.close()
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".ts"])
+def test_a_killed_pipe_run_keeps_all_but_its_last_seconds(clip, tmp_path, suffix):
+    out = tmp_path / f"out{suffix}"
+    sent = seconds(*video_pts(clip))
+    needed = sum(1 for s in sent if s <= sent[-1] - KEPT_S)
+    killed_after_it_holds(clip, out, needed)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        kept = [frame.pts * stream.time_base for frame in container.decode(stream)]
+    assert len(kept) >= needed
+    assert kept == sent[:len(kept)], "not the first frames sent, with their timestamps"
+    assert audio_payloads(out), "the audio was not kept"
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The types of an MP4 file's top-level boxes, in order."""
+    data, boxes, at = path.read_bytes(), [], 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[at:at + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[at + 8:at + 16])[0]
+        boxes.append(kind.decode("latin-1"))
+        at += size if size else len(data)
+    return boxes
+
+
+def stream(args: list, capsys) -> tuple[int, str]:
+    code = run(load_command("stream"), [*map(str, args), "--model", "none", "-q"], prog_name="facedeblur-stream")
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def mp4_clip(tmp_path) -> Path:
+    path = tmp_path / "in.mp4"
+    make_clip(path, frames=60)
+    return path
+
+
+@pytest.mark.parametrize("flag", [[], ["--crash-safe", "off"]], ids=["auto", "off"])
+def test_a_file_input_gets_a_regular_mp4(mp4_clip, tmp_path, capsys, flag):
+    out = tmp_path / "out.mp4"
+    code, err = stream([mp4_clip, out, *flag], capsys)
+    assert code == 0, err
+    boxes = top_level_boxes(out)
+    assert "moof" not in boxes and boxes.index("mdat") < boxes.index("moov"), boxes
+    assert video_pts(out) == video_pts(mp4_clip)
+
+
+def test_crash_safe_on_fragments_a_file_and_keeps_its_timestamps(mp4_clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    code, err = stream([mp4_clip, out, "--crash-safe", "on"], capsys)
+    assert code == 0, err
+    boxes = top_level_boxes(out)
+    assert boxes.index("moov") < boxes.index("moof") and boxes.count("moof") >= 2, boxes
+    assert seconds(*video_pts(out)) == seconds(*video_pts(mp4_clip))
+    with av.open(str(out)) as container:
+        keys = [p.pts * p.time_base for p in container.demux(video=0) if p.is_keyframe and p.pts is not None]
+    assert all(b - a <= 2 for a, b in zip(keys, keys[1:])), keys
+
+
+def test_faststart_keeps_the_moov_in_front_when_off(mp4_clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    code, err = stream([mp4_clip, out, "--output-option", "movflags=+faststart"], capsys)
+    assert code == 0, err
+    boxes = top_level_boxes(out)
+    assert "moof" not in boxes and boxes.index("moov") < boxes.index("mdat"), boxes
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--crash-safe", "on", "--output-option", "movflags=+faststart"], "movflags=+faststart: faststart rewrites"),
+    (["--crash-safe", "on", "--output-option", "movflags=-delay_moov"], "clears delay_moov"),
+    (["--crash-safe", "on", "--output-option", "flush_packets=0"], "flush_packets=0 contradicts"),
+    (["--crash-safe", "maybe"], "'maybe' is not one of 'auto', 'on', 'off'"),
+])
+def test_contradicting_options_are_one_usage_line_before_the_run(mp4_clip, tmp_path, capsys, monkeypatch, args,
+                                                                 message):
+    def build(*args, **kwargs):
+        raise AssertionError("the model was built before the options were checked")
+
+    monkeypatch.setattr("streamfilter.factory.make_processor", build)
+    out = tmp_path / "out.mp4"
+    code, err = stream([mp4_clip, out, *args], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert not out.exists()
+
+
+def test_on_refuses_a_muxer_without_a_crash_safe_mode(mp4_clip, tmp_path, capsys):
+    code, err = stream([mp4_clip, tmp_path / "out.avi", "--crash-safe", "on"], capsys)
+    assert code == 2 and "no crash-safe mode for the avi muxer" in err
+
+
+def plan_for(mode: str, output: str, options: dict[str, str] | None = None, muxer: str = "mp4"):
+    sink, _ = parse_output(output, output_format=None)
+    return plan(mode, source=parse_input("-", input_format="nut"), sink=sink, muxer=muxer, options=options or {})
+
+
+def test_user_movflags_are_merged_and_their_other_values_kept():
+    chosen = plan_for("auto", "out.mp4", {"movflags": "+write_colr", "min_frag_duration": "500000"})
+    assert chosen.enabled
+    assert chosen.options["movflags"] == "+write_colr+frag_keyframe+delay_moov+default_base_moof"
+    assert chosen.options["min_frag_duration"] == "500000"
+    assert chosen.keyframe_interval == 2
+
+
+def test_auto_is_off_for_files_and_network_outputs_and_warns_for_other_muxers():
+    file_source = plan("auto", source=parse_input("in.mp4", input_format=None),
+                       sink=parse_output("out.mp4", output_format=None)[0], muxer="mp4", options={})
+    assert not file_source.enabled and file_source.note is None
+    network = plan_for("auto", "rtmp://host/live", muxer="flv")
+    assert not network.enabled and network.note is None
+    avi = plan_for("auto", "out.avi", muxer="avi")
+    assert not avi.enabled and "avi output has no crash-safe mode" in avi.note
+    assert plan_for("auto", "out.mkv", muxer="matroska").options == {"flush_packets": "1", "cluster_time_limit": "1000"}
+    with pytest.raises(UsageError, match="--crash-safe must be one of"):
+        plan_for("sometimes", "out.mp4")
