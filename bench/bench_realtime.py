@@ -51,6 +51,7 @@ from streamfilter.faces.backend import make_backend
 from streamfilter.factory import ProcessorOptions, make_processor
 from streamfilter.io.sink import EncoderOptions
 from streamfilter.pipeline import Pipeline
+from streamfilter.runtime.build import default_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "clips" / "train" / "liveportrait_s18.mp4"
@@ -232,6 +233,7 @@ def main() -> None:
         "benchmark": "plain transcode vs pipeline --model none / default / --blur-gate 0, and default on a blurred copy (issue #7)",
         "clip": clip,
         "encoder": {"codec": "libx264", "preset": PRESET, "crf": CRF, "threads": "auto"},
+        "default_model": default_model("cpu"),
         "machine": machine(),
         "results": rows,
     }

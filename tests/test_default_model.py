@@ -36,18 +36,18 @@ def test_auto_without_shipped_weights_is_one_line_and_exit_1(tmp_path, monkeypat
     assert not (tmp_path / "out.mkv").exists()
 
 
-def test_shipped_unet_is_the_default_on_both_devices():
-    """The weights in the package are the registered unet configuration (fp16 storage, loaded
-    as float32), and ``auto`` picks them on CPU and CUDA (MODEL_CARD.md says how they were
-    trained and why finenet is not the CUDA default)."""
-    assert build.default_model("cpu") == build.default_model("cuda") == "unet"
-    network, weights = build.resolve_model("unet")
-    assert weights == build.SHIPPED_WEIGHTS / "unet.safetensors"
-    assert network.config.name == "unet"
+def test_shipped_unet_wide_is_the_default_on_both_devices():
+    """The weights in the package are the registered unet-wide configuration (fp16 storage,
+    loaded as float32), and ``auto`` picks them on CPU and CUDA (MODEL_CARD.md says how they
+    were trained and why finenet is not the CUDA default)."""
+    assert build.default_model("cpu") == build.default_model("cuda") == "unet-wide"
+    network, weights = build.resolve_model("unet-wide")
+    assert weights == build.SHIPPED_WEIGHTS / "unet-wide.safetensors"
+    assert network.config.name == "unet-wide"
     assert all(tensor.dtype != torch.float16 for tensor in network.state_dict().values())
 
 
-@pytest.mark.parametrize("name", ["finenet", "finenet-lite"])
+@pytest.mark.parametrize("name", ["unet", "finenet", "finenet-lite"])
 def test_earlier_shipped_models_still_load(name):
     network, weights = build.resolve_model(name)
     assert weights == build.SHIPPED_WEIGHTS / f"{name}.safetensors"

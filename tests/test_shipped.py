@@ -20,6 +20,7 @@ from streamfilter.runtime import build
 from streamfilter.runtime.graphs import WEIGHTS_SHA256, file_sha256, graph_metadata, shipped_graphs
 from streamfilter.runtime.ship import SHIPPED_GRAPH_MODELS, problems, shipped_weights
 
+DEFAULT = build.DEFAULT_MODELS["cpu"]
 REGENERATE = "stale shipped graphs: run `python -m streamfilter.runtime.ship` after replacing weights"
 
 
@@ -65,10 +66,11 @@ def test_shipped_graphs_compute_what_a_fresh_export_does(name, tmp_path):
 
 @pytest.fixture
 def copied_weights(tmp_path, monkeypatch):
-    """The shipped unet weights and graphs copied into a folder that stands for the package's."""
+    """The default model's shipped weights and graphs copied into a folder that stands for the
+    package's."""
     folder = tmp_path / "weights"
     folder.mkdir()
-    for path in build.SHIPPED_WEIGHTS.glob("unet.*"):
+    for path in build.SHIPPED_WEIGHTS.glob(f"{DEFAULT}.*"):
         shutil.copy(path, folder / path.name)
     monkeypatch.setattr(build, "SHIPPED_WEIGHTS", folder)
     monkeypatch.setenv("FACEDEBLUR_CACHE", str(tmp_path / "cache"))
@@ -76,30 +78,30 @@ def copied_weights(tmp_path, monkeypatch):
 
 
 def test_matching_shipped_graphs_are_used_without_an_export(copied_weights, tmp_path):
-    restorer = build.build_restorer("unet")
-    assert restorer.config.name == "unet"
+    restorer = build.build_restorer(DEFAULT)
+    assert restorer.config.name == DEFAULT
     assert not (tmp_path / "cache" / "onnx").exists()
 
 
 def test_graphs_of_other_weights_are_not_used(copied_weights, caplog):
-    weights = copied_weights / "unet.safetensors"
+    weights = copied_weights / f"{DEFAULT}.safetensors"
     raw = bytearray(weights.read_bytes())
     raw[-1] ^= 1  # one weight's last byte: another file, still a checkpoint
     weights.write_bytes(bytes(raw))
     with caplog.at_level("WARNING", logger="streamfilter"):
         assert shipped_graphs(weights) is None
-    assert "not using the shipped ONNX graphs of unet.safetensors" in caplog.text
+    assert f"not using the shipped ONNX graphs of {DEFAULT}.safetensors" in caplog.text
     assert "python -m streamfilter.runtime.ship" in caplog.text
 
 
 def test_an_export_without_torch_is_a_one_line_error(copied_weights, monkeypatch):
-    (copied_weights / "unet.window.onnx").unlink()
+    (copied_weights / f"{DEFAULT}.window.onnx").unlink()
     monkeypatch.setitem(sys.modules, "torch", None)  # find_spec and import now fail as if absent
-    with pytest.raises(ModelError, match=r"exporting the ONNX graphs of 'unet' .* needs PyTorch, which is not "
+    with pytest.raises(ModelError, match=rf"exporting the ONNX graphs of '{DEFAULT}' .* needs PyTorch, which is not "
                                          r"installed: pip install \"facedeblur-stream\[torch\]\""):
-        build.build_restorer("unet")
+        build.build_restorer(DEFAULT)
     with pytest.raises(ModelError, match="--engine torch needs PyTorch"):
-        build.build_restorer("unet", "torch")
+        build.build_restorer(DEFAULT, "torch")
 
 
 def test_a_missing_module_of_the_torch_extra_is_one_line(capsys):
@@ -115,7 +117,7 @@ def test_a_missing_module_of_the_torch_extra_is_one_line(capsys):
 
 
 def test_the_default_command_imports_neither_torch_nor_onnx(tmp_path):
-    """``facedeblur-stream in.mp4 out.mp4`` in a fresh interpreter: the shipped unet graphs run
+    """``facedeblur-stream in.mp4 out.mp4`` in a fresh interpreter: the default model's shipped graphs run
     on ONNX Runtime; torch, onnx, onnxscript and sympy are never imported, nothing is exported."""
     source, stats = tmp_path / "in.mp4", tmp_path / "stats.json"
     make_clip(source, frames=10, audio=None)

@@ -41,10 +41,10 @@ SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 log = logging.getLogger(__name__)
 
 
-DEFAULT_MODELS = {"cuda": "unet", "cpu": "unet"}
+DEFAULT_MODELS = {"cuda": "unet-wide", "cpu": "unet-wide"}
 """The model ``--model auto`` runs per device type, when its trained weights are installed:
 the shipped model that gains most on the held-out training clips (MODEL_CARD.md); the shipped
-``finenet`` is below ``unet`` there, so it is not the CUDA default."""
+``finenet`` is below it there, so it is not the CUDA default."""
 
 
 def default_model(device: str) -> str:
