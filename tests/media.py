@@ -6,12 +6,17 @@ mono audio (a deterministic noise burst per frame), constant or variable frame r
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+PASSTHROUGH_COMMAND = [sys.executable, "-c", "from streamfilter.cli import stream_main; stream_main()",
+                       "--model", "none"]
+"""The filter in a fresh interpreter, frames passed through: for tests that signal or kill it."""
 
 VFR_STEPS_MS = (20, 40, 70)
 
@@ -127,3 +132,10 @@ def audio_payloads(path: Path | str) -> list[bytes]:
 
 def seconds(stamps: Sequence[int], time_base: Fraction) -> list[Fraction]:
     return [s * time_base for s in stamps]
+
+
+def make_nut_clip(folder: Path, frames: int) -> Path:
+    """``folder/in.nut``: a clip of ``frames`` frames, H.264 video and AAC audio, to pipe in."""
+    path = folder / "in.nut"
+    make_clip(path, frames=frames, container_format="nut")
+    return path

@@ -8,17 +8,15 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from media import audio_payloads, make_clip, seconds, video_pts
+from media import PASSTHROUGH_COMMAND, audio_payloads, make_clip, make_nut_clip, seconds, video_pts
 from streamfilter.cli import load_command, run
 
-COMMAND = [sys.executable, "-c", "from streamfilter.cli import stream_main; stream_main()", "--model", "none"]
 FRAMES = 30
 """Frames of the test clip: enough for FFmpeg to finish probing a pipe that stays open."""
 STARTUP_S = 20.0
@@ -27,15 +25,12 @@ STARTUP_S = 20.0
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    """A nut clip with H.264 video and AAC audio."""
-    path = tmp_path_factory.mktemp("clip") / "in.nut"
-    make_clip(path, frames=FRAMES, container_format="nut")
-    return path
+    return make_nut_clip(tmp_path_factory.mktemp("clip"), FRAMES)
 
 
 def start(args: list, **popen) -> subprocess.Popen:
     """The filter as a process, its stderr unbuffered (so that ``select`` sees every line)."""
-    return subprocess.Popen([*COMMAND, *map(str, args)], stderr=subprocess.PIPE, bufsize=0, **popen)
+    return subprocess.Popen([*PASSTHROUGH_COMMAND, *map(str, args)], stderr=subprocess.PIPE, bufsize=0, **popen)
 
 
 def wait_for_line(process: subprocess.Popen, prefix: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import struct
 import subprocess
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -15,13 +14,12 @@ from pathlib import Path
 import av
 import pytest
 
-from media import audio_payloads, make_clip, seconds, video_pts
+from media import PASSTHROUGH_COMMAND, audio_payloads, make_clip, make_nut_clip, seconds, video_pts
 from streamfilter.cli import load_command, run
 from streamfilter.errors import UsageError
 from streamfilter.io.crashsafe import plan
 from streamfilter.io.locations import parse_input, parse_output
 
-COMMAND = [sys.executable, "-c", "from streamfilter.cli import stream_main; stream_main()", "--model", "none"]
 FRAMES = 250
 """Frames sent down the pipe: 10 s at 25 fps."""
 KEPT_S = 4
@@ -32,10 +30,7 @@ WAIT_S = 15.0
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    """A nut clip with H.264 video and AAC audio."""
-    path = tmp_path_factory.mktemp("clip") / "in.nut"
-    make_clip(path, frames=FRAMES, container_format="nut")
-    return path
+    return make_nut_clip(tmp_path_factory.mktemp("clip"), FRAMES)
 
 
 def decodable_seconds(path: Path) -> list[Fraction]:
@@ -54,7 +49,7 @@ def killed_after_it_holds(clip: Path, out: Path, needed: int) -> None:
     """Send every frame of ``clip`` down the filter's stdin, leave the pipe open (the run waits
     for more), and SIGKILL the filter once ``out`` decodes ``needed`` frames and has stopped
     growing (so that no write is cut short)."""
-    process = subprocess.Popen([*COMMAND, "-f", "nut", "-", out, "--input-timeout", "0", "-q"],
+    process = subprocess.Popen([*PASSTHROUGH_COMMAND, "-f", "nut", "-", out, "--input-timeout", "0", "-q"],
                                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         process.stdin.write(clip.read_bytes())

@@ -63,11 +63,13 @@ def read_checkpoint_config(path: str | Path, *, expect: ModelConfig | None = Non
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path} has no readable model configuration") from exc
     if expect is not None and config != expect:
-        stored, wanted = config_to_dict(config), config_to_dict(expect)
-        diffs = [
-            f"{key}={stored.get(key)!r} (expected {wanted.get(key)!r})"
-            for key in sorted(stored.keys() | wanted.keys())
-            if stored.get(key) != wanted.get(key)
-        ]
-        raise ModelError(f"checkpoint {path} does not match configuration {expect.name!r}: {', '.join(diffs)}")
+        raise ModelError(f"checkpoint {path} does not match configuration {expect.name!r}: "
+                         f"{config_differences(config, expect)}")
     return config
+
+
+def config_differences(stored: ModelConfig, wanted: ModelConfig) -> str:
+    """The fields where ``stored`` differs from ``wanted``: "key=value (expected value), ..."."""
+    have, want = config_to_dict(stored), config_to_dict(wanted)
+    return ", ".join(f"{key}={have.get(key)!r} (expected {want.get(key)!r})"
+                     for key in sorted(have.keys() | want.keys()) if have.get(key) != want.get(key))

@@ -28,13 +28,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..errors import UsageError
+from ..errors import ModelError, UsageError
 from ..evaluation.metrics import PSNR_CEILING
 from ..models.alignment_stats import AlignmentRecorder, LayerStats
 from ..models.blocks import zero_image_heads
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.config import FineNetConfig, ModelConfig
 from ..models.grow import grow
+from ..models.metadata import config_differences
 from ..models.registry import build_model, get_config, uses_landmarks
 from ..models.split import SplitModel
 from .dataset import Sources, WindowBatches, fixed_batches
@@ -319,7 +320,11 @@ class Trainer:
                 self.model.load_state_dict(start.state_dict())
                 self.log(f"starting from the weights of {options.init}")
             else:
-                grow(self.model, start)
+                try:
+                    grow(self.model, start)
+                except ModelError as exc:
+                    raise ModelError(f"--init {options.init}: {config_differences(start.config, self.model.config)}; "
+                                     f"{exc}") from exc
                 self.log(f"starting from the weights of {options.init} ({start.config.name}), grown into {options.model}")
         self._options_file().write_text(json.dumps(dataclasses.asdict(options), indent=2) + "\n")
         torch.manual_seed(options.seed + step)
