@@ -100,6 +100,7 @@ def test_a_signal_during_a_silent_pipe_finalises_every_frame_sent(clip, tmp_path
     assert audio_payloads(out), "the audio was not kept"
 
 
+@pytest.mark.slow
 def test_a_second_signal_stops_at_once_when_the_first_cannot_finish(tmp_path):
     src = tmp_path / "in.mkv"
     make_clip(src, frames=100, audio=None)

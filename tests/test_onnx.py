@@ -42,6 +42,7 @@ def _parity(config: ModelConfig, tmp_path, *, batch: int) -> tuple[float, float,
     return frame_diff, float(np.abs(window_out - expected.numpy()).max()), ops
 
 
+@pytest.mark.slow
 def test_finenet_lite_onnxruntime_matches_torch(tmp_path):
     frame_diff, window_diff, ops = _parity(get_config("finenet-lite"), tmp_path, batch=3)  # exported with batch 2
     assert "DeformConv" in ops
@@ -49,6 +50,7 @@ def test_finenet_lite_onnxruntime_matches_torch(tmp_path):
     assert window_diff <= 1e-4
 
 
+@pytest.mark.slow
 def test_bounded_offsets_export_and_match_torch(tmp_path):
     # randomize_offsets gives offsets of about a pixel; the level-1 bound is 1.6 px, level 3 0.4 px
     config = dataclasses.replace(get_config("finenet-lite"), offset_bound=0.05)
@@ -79,6 +81,7 @@ def test_graph_paths_naming(tmp_path):
     assert graph_paths(tmp_path / "model").frame.name == "model.frame.onnx"
 
 
+@pytest.mark.slow
 def test_export_command_writes_two_graphs_and_refuses_overwrite(tmp_path):
     out = tmp_path / "dfd.onnx"
     result = CliRunner().invoke(facedeblur, ["export", "--model", "dfd", str(out)])

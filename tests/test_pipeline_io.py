@@ -92,6 +92,7 @@ def test_live_input_never_blocks_and_counts_drops(tmp_path):
     assert len(video_pts(out)[0]) == result["frames_out"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_finalises_a_playable_partial_output(tmp_path, signum):
     src, out = tmp_path / "in.mkv", tmp_path / "out.mkv"

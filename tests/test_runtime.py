@@ -69,6 +69,7 @@ def test_a_too_small_cache_recomputes_but_stays_correct(checkpoint):
     assert len(tiny.cache) == 1
 
 
+@pytest.mark.slow
 def test_onnxruntime_engine_matches_torch_engine(checkpoint):
     model, path = checkpoint
     onnx_restorer = OnnxRestorer(model.config, cached_export(model, weights=path), threads=2)
@@ -107,6 +108,7 @@ def test_cpu_model_runs_two_windows_at_once_on_half_the_cores(monkeypatch):
         processor.close()
 
 
+@pytest.mark.slow
 def test_export_cache_lives_beside_the_weights_and_is_reused(checkpoint, caplog):
     model, path = checkpoint
     first = cached_export(model, weights=path)
@@ -122,6 +124,7 @@ def test_export_cache_lives_beside_the_weights_and_is_reused(checkpoint, caplog)
     assert f"first use of {model.config.name} here: exporting its ONNX graphs" in caplog.text, "a new export says why it waits"
 
 
+@pytest.mark.slow
 def test_builtin_graphs_go_to_the_user_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEDEBLUR_CACHE", str(tmp_path))
     restorer = build_restorer("dfd", "auto", "cpu")
@@ -192,6 +195,7 @@ def test_feature_cache_is_a_bounded_lru():
         FeatureCache(0)
 
 
+@pytest.mark.slow
 def test_models_command_lists_every_config():
     result = CliRunner().invoke(facedeblur, ["models", "--json"])
     assert result.exit_code == 0, result.output

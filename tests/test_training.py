@@ -82,6 +82,7 @@ FIXED_BLUR = WindowConfig(
 """One photo, one Gaussian blur, no augmentation: the centre frame is the same in every window."""
 
 
+@pytest.mark.slow
 def test_tiny_run_learns_a_fixed_blur(tmp_path, photo_sources):
     one_photo = Sources(clips=[], photos=photo_sources.photos[:1])
     run_dir = tmp_path / "run"
@@ -114,6 +115,7 @@ def test_validation_warns_about_a_diverged_alignment(tmp_path, photo_sources):
     assert healthy.diverged == []
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, photo_sources, monkeypatch):
     straight = trainer(tmp_path / "straight", photo_sources)
     straight.run(resume=False)
