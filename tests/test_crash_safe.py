@@ -114,6 +114,15 @@ def mp4_clip(tmp_path) -> Path:
     return path
 
 
+def test_an_mp4_on_stdout_from_a_file_is_fragmented_and_complete(mp4_clip, tmp_path):
+    out = tmp_path / "piped.mp4"
+    with out.open("wb") as stdout:
+        done = subprocess.run([*PASSTHROUGH_COMMAND, str(mp4_clip), "-", "-F", "mp4", "-q"], stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert video_pts(out) == video_pts(mp4_clip)
+
+
 @pytest.mark.parametrize("flag", [[], ["--crash-safe", "off"]], ids=["auto", "off"])
 def test_a_file_input_gets_a_regular_mp4(mp4_clip, tmp_path, capsys, flag):
     out = tmp_path / "out.mp4"
@@ -185,6 +194,12 @@ def test_auto_is_off_for_files_and_network_outputs_and_warns_for_other_muxers():
     file_source = plan("auto", source=parse_input("in.mp4", input_format=None),
                        sink=parse_output("out.mp4", output_format=None)[0], muxer="mp4", options={})
     assert not file_source.enabled and file_source.note is None
+    piped = plan("auto", source=parse_input("in.mp4", input_format=None),
+                 sink=parse_output("-", output_format="mp4")[0], muxer="mp4", options={})
+    assert piped.enabled, "an MP4 on a pipe cannot seek back: auto fragments it even from a file"
+    with pytest.raises(UsageError, match="on a pipe must be fragmented"):
+        plan("off", source=parse_input("in.mp4", input_format=None), sink=parse_output("-", output_format="mp4")[0],
+             muxer="mp4", options={})
     network = plan_for("auto", "rtmp://host/live", muxer="flv")
     assert not network.enabled and network.note is None
     avi = plan_for("auto", "out.avi", muxer="avi")

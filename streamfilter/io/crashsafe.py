@@ -4,8 +4,9 @@ loss) leaves an output that plays up to its last few seconds, as recording softw
 ``auto`` turns it on when the input is a pipe, a capture device or a network stream (a recording
 that cannot be made again) and the output is a file or a pipe; it stays off for file inputs,
 where a regular MP4 (index at the end, or at the front with ``movflags=+faststart``) suits
-players best, and for network outputs, which keep nothing here. What it adds to the muxer's
-options:
+players best, and for network outputs, which keep nothing here. An MP4 written to a pipe is
+always fragmented under ``auto`` (a regular one needs to seek back to its start). What it adds
+to the muxer's options:
 
 - MP4/MOV (the muxers of FFmpeg's movenc.c): fragmented, a fragment cut at the first keyframe
   at least ``FRAGMENT_S`` after the last one (``frag_keyframe``, ``min_frag_duration``), while
@@ -76,7 +77,11 @@ def plan(mode: str, *, source: Location, sink: Location, muxer: str, options: di
     that has no crash-safe mode, or user options that contradict it."""
     if mode not in MODES:
         raise UsageError(f"--crash-safe must be one of {', '.join(MODES)}, got {mode!r}")
-    if mode == "off" or (mode == "auto" and (source.kind == "file" or sink.kind == "network")):
+    piped_mov = sink.kind == "pipe" and muxer in MOV_MUXERS
+    if mode == "off" and piped_mov and "frag_keyframe" not in options.get("movflags", ""):
+        raise UsageError(f"--crash-safe off: an {muxer} output on a pipe must be fragmented (it cannot seek back); "
+                         f"drop --crash-safe off or pass --output-option movflags=+frag_keyframe+empty_moov")
+    if mode == "off" or (mode == "auto" and not piped_mov and (source.kind == "file" or sink.kind == "network")):
         return CrashSafe(enabled=False, muxer=muxer)
     known = MOV_MUXERS | MATROSKA_MUXERS | STREAMED_MUXERS
     if muxer not in known:
