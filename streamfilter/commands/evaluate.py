@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..evaluation.report import mean_table, write_report
-from ..evaluation.runner import EvalOptions, evaluate as run_evaluation
 from .options import blur_gate_option, debug_option, engine_option
 from .stream import configure_logging
 
@@ -45,6 +43,9 @@ def evaluate(data: Path, models: tuple[str, ...], out: Path, engine: str, seed: 
              blur_gate: float, strip_frames: int, keep_videos: bool, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Blur each clip of --data (fixed seed), run the full filter with each --model, and report
     face-region PSNR/SSIM and whole-frame PSNR against the sharp clip."""
+    from ..evaluation.report import mean_table, write_report
+    from ..evaluation.runner import EvalOptions, evaluate as run_evaluation
+
     configure_logging(quiet=quiet, verbose=False)
     options = EvalOptions(models=models, engine=engine, seed=seed, max_frames=max_frames, blur_gate=blur_gate,
                           strip_frames=strip_frames, keep_videos=keep_videos)
