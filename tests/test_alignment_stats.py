@@ -69,6 +69,7 @@ def test_registered_configs_without_deformable_layers():
     assert deformable_layers(build_model(get_config("dfd"), seed=0)) == []
 
 
+@pytest.mark.slow
 def test_command_reports_every_layer_and_refuses_models_without_alignment(tmp_path, shared_data, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -66,6 +66,7 @@ def tracks_per_frame(path) -> tuple[dict, list]:
     return document, [[t["box"] for t in frame["tracks"]] for frame in document["frames"]]
 
 
+@pytest.mark.slow
 def test_phone_video_faces_are_found_as_upright(shared_data, tmp_path):
     """A real face clip stored on its side with a 90 degree display matrix (as phones write
     portrait video): the same faces as in the upright clip, and the output plays upright."""

@@ -50,6 +50,7 @@ def cache_entries(tmp_path):
     return sorted((tmp_path / "cache" / "shape-predictor").iterdir())
 
 
+@pytest.mark.slow
 def test_cached_cascade_fits_the_same_points_as_the_parsed(shared_data, predictor, parses):
     parsed = read_cascade(predictor)
     cached = reread(predictor)
@@ -61,6 +62,7 @@ def test_cached_cascade_fits_the_same_points_as_the_parsed(shared_data, predicto
             np.testing.assert_array_equal(cached.fit(rgb, detection.box), parsed.fit(rgb, detection.box))
 
 
+@pytest.mark.slow
 def test_changed_predictor_is_parsed_again(predictor, parses, tmp_path):
     read_cascade(predictor)
     stat = predictor.stat()
@@ -70,6 +72,7 @@ def test_changed_predictor_is_parsed_again(predictor, parses, tmp_path):
     assert len(parses) == 2 and len(cache_entries(tmp_path)) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [0, 1000])
 def test_damaged_cache_is_parsed_again_and_replaced(predictor, parses, tmp_path, keep):
     read_cascade(predictor)

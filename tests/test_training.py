@@ -98,6 +98,7 @@ def test_tiny_run_learns_a_fixed_blur(tmp_path, photo_sources):
     assert (run_dir / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_validation_warns_about_a_diverged_alignment(tmp_path, photo_sources):
     messages = []
     run = Trainer(options(steps=1, val_every=1), photo_sources, tmp_path / "run", config=TINY,
@@ -185,6 +186,7 @@ def test_init_starts_from_a_checkpoint_and_refuses_another_configuration(tmp_pat
                 config=other, log=lambda message: None, progress=False).run(resume=False)
 
 
+@pytest.mark.slow
 def test_offset_lr_scale_moves_the_offset_path_faster(tmp_path, photo_sources):
     changes = {}
     for scale in (1.0, 30.0):

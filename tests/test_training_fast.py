@@ -23,6 +23,7 @@ SMALL_UNET = UNetConfig(name="small-unet", crop_size=32, frame_channels=4, chann
                         middle_blocks=1, decoder_blocks=1, heatmap_size=16)
 
 
+@pytest.mark.slow
 def test_pool_is_built_once_and_batches_are_a_function_of_seed_and_step(photo_sources, tmp_path):
     config = WindowConfig(crop_size=32, heatmap_size=16)
     messages = []
