@@ -47,6 +47,11 @@ the shipped model that gains most on the held-out training clips (MODEL_CARD.md)
 ``finenet`` is below it there, so it is not the CUDA default."""
 
 
+def shipped_weights(name: str) -> Path:
+    """Where the package keeps the trained weights of the registry model ``name``."""
+    return SHIPPED_WEIGHTS / f"{name}.safetensors"
+
+
 def default_model(device: str) -> str:
     """The model ``--model auto`` means on ``device`` (``DEFAULT_MODELS``), falling back to the
     CPU default when the device's default has no weights installed.
@@ -54,7 +59,7 @@ def default_model(device: str) -> str:
     (``auto`` never runs an untrained network)."""
     kind = "cuda" if device.startswith("cuda") else "cpu"
     for name in dict.fromkeys((DEFAULT_MODELS[kind], DEFAULT_MODELS["cpu"])):
-        if (SHIPPED_WEIGHTS / f"{name}.safetensors").is_file():
+        if shipped_weights(name).is_file():
             return name
     raise WeightsMissingError(
         f"no trained weights for the default model are installed (looked for {SHIPPED_WEIGHTS}/"
@@ -66,7 +71,7 @@ def model_source(model: str) -> tuple[ModelConfig, Path | None]:
     """(configuration, checkpoint path or None) for a registry name or a checkpoint path,
     read without torch (a checkpoint's configuration from its header)."""
     if model in CONFIGS:
-        shipped = SHIPPED_WEIGHTS / f"{model}.safetensors"
+        shipped = shipped_weights(model)
         if shipped.is_file():
             return read_checkpoint_config(shipped, expect=get_config(model)), shipped
         return get_config(model), None

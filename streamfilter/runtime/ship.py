@@ -14,19 +14,14 @@ missing or stale. Exporting needs the ``torch`` extra; checking does not.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from .build import DEFAULT_MODELS, SHIPPED_WEIGHTS
+from .build import DEFAULT_MODELS, shipped_weights
 from .graphs import GraphPaths, graph_mismatch, shipped_graph_paths, shipped_metadata
 
 SHIPPED_GRAPH_MODELS = tuple(sorted(set(DEFAULT_MODELS.values())))
 """The models whose graphs ship: the defaults, on every device."""
-
-
-def shipped_weights(name: str) -> Path:
-    return SHIPPED_WEIGHTS / f"{name}.safetensors"
 
 
 def problems() -> list[str]:
