@@ -39,6 +39,14 @@ def sliding_windows(config, *, frames: int, faces: int, seed: int = 0) -> list[l
     return stream
 
 
+@pytest.fixture(scope="module", autouse=True)
+def export_cache(tmp_path_factory):
+    """This module's exports go to a cache of their own, not the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACEDEBLUR_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     model = build_model(small_config(), seed=3)
@@ -109,10 +117,13 @@ def test_cpu_model_runs_two_windows_at_once_on_half_the_cores(monkeypatch):
 
 
 @pytest.mark.slow
-def test_export_cache_lives_beside_the_weights_and_is_reused(checkpoint, caplog):
+def test_export_cache_lives_in_the_user_cache_and_is_reused(checkpoint, tmp_path, monkeypatch, caplog):
+    """A checkpoint's graphs go to the user cache, never beside it: its folder may be read-only."""
     model, path = checkpoint
+    monkeypatch.setenv("FACEDEBLUR_CACHE", str(tmp_path / "cache"))
     first = cached_export(model, weights=path)
-    assert first.frame.parent == path.parent and first.frame.name.startswith("tiny.")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.safetensors"]
+    assert first.frame.parent == tmp_path / "cache" / "onnx" and first.frame.name.startswith("tiny.")
     stamp = first.frame.stat().st_mtime_ns
     caplog.clear()
     assert cached_export(model, weights=path) == first

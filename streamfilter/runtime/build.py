@@ -9,8 +9,8 @@ initialised randomly (deterministically, seed 0) and a warning says so.
 On ONNX Runtime, shipped weights with matching graphs shipped beside them (the default
 models', ``runtime.graphs``) run on those graphs: no export, and no torch imported, so the
 default CPU filter runs without PyTorch installed. Any other model is exported once, which
-needs PyTorch (a one-line error says so where it is missing): graphs of shipped weights go to
-the user cache (the package folder may be read-only), those of a user's checkpoint beside it.
+needs PyTorch (a one-line error says so where it is missing), into the user cache (the
+package's or a checkpoint's folder may be read-only).
 
 Engines: ``torch`` (CPU or CUDA), ``onnxruntime`` (CPU; CUDA when ONNX Runtime has its CUDA
 provider), ``tensorrt`` (not available yet), ``auto`` (``onnxruntime`` on CPU, ``torch`` on

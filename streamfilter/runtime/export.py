@@ -133,13 +133,12 @@ def export_key(model: SplitModel) -> str:
 def cached_export(model: SplitModel, *, weights: Path | None) -> GraphPaths:
     """The model's exported graphs, exporting them on first use.
 
-    Graphs go beside ``weights`` (``<checkpoint stem>.<key>.frame.onnx`` ...) or, without a
-    checkpoint, into ``user_cache_dir()/onnx`` (through ``write_graphs``).
+    Graphs go into ``user_cache_dir()/onnx`` as ``<stem>.<key>.frame.onnx`` ... (through
+    ``write_graphs``), the stem being the checkpoint's (``weights``) or else the model's name;
+    never beside the checkpoint, whose folder may be read-only or shared.
     """
-    if weights is not None:
-        directory, stem = weights.parent, weights.stem
-    else:
-        directory, stem = user_cache_dir() / "onnx", model.config.name
+    directory = user_cache_dir() / "onnx"
+    stem = weights.stem if weights is not None else model.config.name
     paths = graph_paths(directory / f"{stem}.{export_key(model)}.onnx")
     if paths.exist():
         return paths
