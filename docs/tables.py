@@ -1,8 +1,10 @@
 """The benchmark tables of README.md, MODEL_CARD.md and docs/*.md, written from bench/results/*.json.
 
 A generated table sits between the lines ``<!-- generated: NAME -->`` and ``<!-- /generated -->``,
-where NAME is a results file's stem (``realtime`` reads bench/results/realtime.json); everything
-between the markers is rewritten, everything outside them is left alone.
+where NAME is a results file's stem (``realtime`` reads bench/results/realtime.json) or
+``eval-REPORT`` for the pair of ``facedeblur eval`` reports ``docs/eval/REPORT-default.json``
+(default settings) and ``REPORT-all.json`` (``--blur-gate 0``); everything between the
+markers is rewritten, everything outside them is left alone.
 
     python docs/tables.py           rewrite every generated block
     python docs/tables.py --check   exit 1, one line per block that differs from its JSON
@@ -21,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+EVAL_REPORTS = ROOT / "docs" / "eval"
 DOCUMENTS = (ROOT / "README.md", ROOT / "MODEL_CARD.md", *sorted((ROOT / "docs").glob("*.md")))
 START = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.M)
 BLOCK = re.compile(r"^<!-- generated: (?P<name>[\w-]+) -->\n(?P<body>.*?)^<!-- /generated -->$", re.M | re.S)
@@ -192,10 +195,62 @@ def soak(result: dict) -> str:
     return table([f"{minutes:g}-minute soak, model on every face, {machine(result)}", "measured"], rows)
 
 
+def startup(result: dict) -> str:
+    """Median wall time and peak memory of fresh processes per case."""
+    names = {"default": "default filter", "none": "`--model none`", "help": "`--help`",
+             "missing_input": "a missing input (exit 1, one line)"}
+    clip = result["clip"]
+    rows = []
+    for name, label in names.items():
+        cases = result["runs"][name]
+        rows.append([label, fixed(result["median_wall_s"][name], 2),
+                     spread([case["wall_s"] for case in cases], 2),
+                     fixed(statistics.median(case["peak_rss_mb"] for case in cases), 0)])
+    rows.append(["default minus `--model none` (median of the rounds)", fixed(result["default_minus_none_s"], 2),
+                 "", ""])
+    header = [f"{clip['frames']} frames of {clip['width']}x{clip['height']}, {machine(result)}, "
+              f"{result['repeats']} rounds", "median s", "range s", "peak MB"]
+    return table(header, rows)
+
+
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "realtime": realtime, "train": train, "models": models, "landmarks": landmarks, "passthrough": passthrough,
-    "soak": soak,
+    "soak": soak, "startup": startup,
 }
+
+
+def signed(value: float) -> str:
+    """A gain in dB: two decimals with its sign."""
+    return f"{'+' * (value >= 0)}{fixed(value, 2)}"
+
+
+def evaluation(default: dict, every_face: dict) -> str:
+    """One model's ``facedeblur eval`` reports with its default settings and on every face: per
+    clip and mean, then the gain by degradation kind and by the blurred input's face PSNR."""
+    (model,) = default["options"]["models"]
+    gate = default["options"]["blur_gate"]
+    header = ["clip", "blurred face PSNR (dB)", f"default ({'its gate' if gate is None else f'gate {gate:g}'})",
+              "every face (`--blur-gate 0`)", "faces restored (default)", "face SSIM, blurred → default"]
+    rows = []
+    for clip, other in zip(default["clips"], every_face["clips"], strict=True):
+        before = clip["scores"]["blurred"]["mean"]
+        paths = clip["pipeline"][model]["face_paths"]
+        rows.append([clip["name"].rsplit(".", 1)[0], fixed(before["face_psnr"], 2),
+                     f"{signed(clip['scores'][model]['mean']['face_psnr'] - before['face_psnr'])} dB",
+                     f"{signed(other['scores'][model]['mean']['face_psnr'] - before['face_psnr'])} dB",
+                     f"{paths.get('restored', 0)} of {sum(paths.values())}",
+                     f"{fixed(before['face_ssim'], 4)} → {fixed(clip['scores'][model]['mean']['face_ssim'], 4)}"])
+    before = default["mean"]["blurred"]["face_psnr"]
+    rows.append(["mean", fixed(before, 2), f"**{signed(default['mean'][model]['face_psnr'] - before)} dB**",
+                 f"{signed(every_face['mean'][model]['face_psnr'] - before)} dB", "", ""])
+    parts = [table(header, rows)]
+    for key, label in (("gain_by_kind", "kind"), ("gain_by_input", "input")):
+        pairs = zip(default[key], every_face[key], strict=True)
+        parts.append(table([f"{'degradation' if label == 'kind' else 'blurred face PSNR'} (frames of all clips)",
+                            "frames", "default", "every face"],
+                           [[a[label], str(a["frames"]), signed(a["gain"][model]), signed(b["gain"][model])]
+                            for a, b in pairs]))
+    return "\n".join(parts)
 
 
 def load_results(folder: Path = RESULTS) -> dict[str, dict]:
@@ -205,6 +260,10 @@ def load_results(folder: Path = RESULTS) -> dict[str, dict]:
 
 def render(name: str, results: dict[str, dict]) -> str:
     """The body of the ``name`` block."""
+    if name.startswith("eval-"):
+        report = name.removeprefix("eval-")
+        return evaluation(*(json.loads((EVAL_REPORTS / f"{report}-{side}.json").read_text())
+                            for side in ("default", "all")))
     if name not in RENDERERS:
         raise ValueError(f"no table is generated under the name {name!r} (known: {', '.join(RENDERERS)})")
     return RENDERERS[name](results[name])
