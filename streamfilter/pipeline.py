@@ -6,9 +6,16 @@
 
 Memory: at most ``ring_capacity`` slots are held between decode and the end of their last
 window, plus ``sink_queue`` processed frames waiting for the encoder (see ``ring.py`` for the
-per-slot size). Live inputs drop newly decoded frames instead of stalling when the ring is full
-(``Stats.drops``); files and pipes never drop. On live inputs each frame also carries a
-deadline (decode time + ``latency_budget``) after which the face path skips the network on it.
+per-slot size). ``estimate_memory`` bounds the bytes of all of them for the input's frame size,
+and ``max_memory`` is a budget for that bound: a ring that would exceed it is shrunk (with a
+warning) to what fits, never below the processor's minimum 2 * radius + 2; when even that does
+not fit the run is refused (``InputError``) before any frame is read. The decoder's and the
+encoder's own buffers (libx264's lookahead) are not counted.
+
+Live inputs drop newly decoded frames instead of stalling when the ring is full
+(``Stats.drops``); files, pipes and unpaced filter graphs never drop. On live inputs each frame
+also carries a deadline (decode time + ``latency_budget``) after which the face path skips the
+network on it.
 
 Stopping: ``interrupt()`` (Ctrl-C) stops reading at once, whatever the input is doing (the
 source waits on its reader in short slices, ``io/reader.py``); the frames read so far are
@@ -35,7 +42,8 @@ from .io.locations import DEFAULT_INPUT_TIMEOUT_S, Location, check_paths, parse_
 from .io.sink import EncoderOptions, SinkStage, VideoSink, plan_crash_safe
 from .io.source import SourceStage, VideoInfo, VideoSource
 from .processor import Processor
-from .ring import DEFAULT_CAPACITY, FrameRing
+from .ring import (DEFAULT_CAPACITY, DEFAULT_MAX_MEMORY, FrameRing, MemoryEstimate, check_capacity, decoded_bytes,
+                   minimum_capacity)
 from .stage import POLL_S, Channel, Flow, Stage
 from .stats import Stats
 from .window import AnalysisStage, WindowStage, windows_in_flight
@@ -52,19 +60,50 @@ JOIN_TIMEOUT_S = 10.0
 """The same after a stage failure, while the sink still flushes the encoder."""
 
 
+def estimate_memory(width: int, height: int, pix_fmt: str | None, *, processor: Processor,
+                    sink_queue: int = SINK_QUEUE, compare: bool = False) -> MemoryEstimate:
+    """Bound on the frame memory of a run on ``width`` x ``height`` frames decoded as ``pix_fmt``.
+
+    A slot holds the decoded planes, its RGB copy (W x H x 3) and what the processor caches on
+    it (``slot_cache_bytes``, default 0); a frame whose display rotation is a quarter turn may
+    hold a second, upright RGB copy, not counted. Beyond the ring: the slots of the frames
+    queued for or being encoded that the ring has already released (``sink_queue`` + 1 -
+    radius), the results in flight (``sink_queue`` queued, one being encoded, one per window in
+    flight; each the larger of an RGB array and a decoded copy) and the sink's conversion of one
+    frame (the side-by-side picture with ``compare``).
+    """
+    decoded = decoded_bytes(width, height, pix_fmt)
+    rgb = width * height * 3
+    slot = decoded + rgb + getattr(processor, "slot_cache_bytes", 0)
+    released = max(0, sink_queue + 1 - processor.radius)
+    results = (sink_queue + 1 + windows_in_flight(processor)) * max(decoded, rgb)
+    converting = 5 * rgb + 2 * decoded if compare else rgb + decoded
+    return MemoryEstimate(per_slot=slot, fixed=released * slot + results + converting)
+
+
+def _mib(size: int) -> str:
+    """``size`` bytes as whole MiB, rounded up."""
+    return f"{-(-size // 2**20)} MiB"
+
+
 class Pipeline:
     """One run from an opened source to an opened sink through ``processor``."""
 
     def __init__(self, source: VideoSource, sink: VideoSink, processor: Processor, *,
                  ring_capacity: int = DEFAULT_CAPACITY, sink_queue: int = SINK_QUEUE,
-                 latency_budget: float = DEFAULT_LATENCY_BUDGET):
+                 latency_budget: float = DEFAULT_LATENCY_BUDGET, max_memory: int | None = DEFAULT_MAX_MEMORY):
+        """``ring_capacity`` below 2 * radius + 2 is a ValueError; ``max_memory``: bytes (None:
+        no budget; see the module docstring)."""
+        check_capacity(ring_capacity, processor.radius)
         self.source = source
         self.sink = sink
         self.processor = processor
         self.flow = Flow()
         self.stats = Stats()
         self.info: VideoInfo = source.info
-        capacity = max(ring_capacity, 2 * processor.radius + 2)
+        self.memory = estimate_memory(self.info.width, self.info.height, source.video.codec_context.pix_fmt,
+                                      processor=processor, sink_queue=sink_queue, compare=sink.compare)
+        capacity = ring_capacity if max_memory is None else self._fit_ring(ring_capacity, max_memory)
         self.ring = FrameRing(self.flow, capacity=capacity, radius=processor.radius)
         audio = Channel(self.flow, None)
         frames_out = Channel(self.flow, sink_queue)
@@ -91,14 +130,18 @@ class Pipeline:
              output_options: dict[str, str] | None = None, encoder: EncoderOptions | None = None,
              compare: bool = False, reconnect: int = 0, overwrite: bool = False,
              ring_capacity: int = DEFAULT_CAPACITY, latency_budget: float = DEFAULT_LATENCY_BUDGET,
-             input_timeout: float | None = DEFAULT_INPUT_TIMEOUT_S, crash_safe: str = "auto") -> Pipeline:
+             input_timeout: float | None = DEFAULT_INPUT_TIMEOUT_S, crash_safe: str = "auto",
+             max_memory: int | None = DEFAULT_MAX_MEMORY) -> Pipeline:
         """Open INPUT and OUTPUT as the CLI does (``-`` for stdin/stdout, URLs, devices).
 
         ``input_timeout``: seconds a pipe or live input may send nothing, opening included
-        (None: no limit; files have none). ``crash_safe``: auto, on or off (``io/crashsafe.py``),
-        checked before the input is opened.
+        (None: no limit; files and unpaced filter graphs have none). ``crash_safe``: auto, on or
+        off (``io/crashsafe.py``), checked before the input is opened, as ``ring_capacity`` is.
+        ``max_memory``: the frame memory budget in bytes (None: none); an input too large for
+        it is refused before the output is written.
         """
         windows_in_flight(processor)
+        check_capacity(ring_capacity, processor.radius)
         source_at = parse_input(input, input_format=input_format)
         sink_at, muxer = parse_output(output, output_format=output_format)
         check_paths(source_at, sink_at, overwrite=overwrite)
@@ -106,14 +149,19 @@ class Pipeline:
                                 options=output_options or {})
         encoder = encoder or EncoderOptions()
         source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect,
-                             timeout=input_timeout)
+                             timeout=input_timeout if source_at.waits else None)
         try:
             sink = VideoSink(sink_at, output_format=muxer, options=output_options or {}, encoder=encoder,
                              compare=compare, crash_safe=crash)
+            try:
+                return cls(source, sink, processor, ring_capacity=ring_capacity, latency_budget=latency_budget,
+                           max_memory=max_memory)
+            except BaseException:
+                sink.container.close()
+                raise
         except BaseException:
             source.close()
             raise
-        return cls(source, sink, processor, ring_capacity=ring_capacity, latency_budget=latency_budget)
 
     def __enter__(self) -> Pipeline:
         return self
@@ -184,6 +232,22 @@ class Pipeline:
             return
         self.source.close()
         self.processor.close()
+
+    def _fit_ring(self, wanted: int, budget: int) -> int:
+        """The ring capacity, at most ``wanted``, whose estimate fits ``budget``; ``InputError``
+        when even the processor's minimum does not fit."""
+        minimum = minimum_capacity(self.processor.radius)
+        capacity = self.memory.capacity_within(budget, wanted=wanted)
+        size = f"{self.info.width}x{self.info.height}"
+        if capacity < minimum:
+            raise InputError(f"input {self.source.location.shown} is {size}: even the smallest ring ({minimum} "
+                             f"frames) needs an estimated {_mib(self.memory.total(minimum))} of frame memory, "
+                             f"over the budget of {_mib(budget)} (--max-memory)")
+        if capacity < wanted:
+            log.warning("%s input: ring shrunk from %d to %d frames to keep the estimated frame memory "
+                        "(%s) within the budget of %s (--max-memory)", size, wanted, capacity,
+                        _mib(self.memory.total(capacity)), _mib(budget))
+        return capacity
 
     def _is_late(self) -> bool:
         return self.source.location.is_live and self.ring.held >= self.ring.capacity - 1

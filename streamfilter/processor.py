@@ -4,7 +4,9 @@ The pipeline calls ``analyze(slot)`` once per frame, in decode order, from its a
 (concurrently with ``process`` on earlier windows), and ``process(window)`` once per output
 frame, after every slot in the window has been analysed: in order, one at a time, unless the
 processor has a ``windows_in_flight`` attribute n > 1, in which case up to n consecutive
-windows are processed at once from different threads (results still leave in order).
+windows are processed at once from different threads (results still leave in order). A
+processor that caches arrays on its slots (``FrameSlot.cache``) says how many bytes a slot may
+hold in a ``slot_cache_bytes`` attribute, counted in the pipeline's memory estimate.
 ``process`` returns either the centre slot's ``av.VideoFrame`` unchanged (bit-exact
 passthrough) or a new (H, W, 3) uint8 RGB array of the same size; the pipeline gives it the
 centre frame's pts and time base.

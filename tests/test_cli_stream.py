@@ -241,6 +241,8 @@ def test_secrets_of_an_unreachable_url_are_not_printed(url, tmp_path, capsys):
     (["--blur-gate", "inf"], "--blur-gate"),
     (["--blur-gate", "-inf"], "--blur-gate"),
     (["--crf", "nan"], "--crf"),
+    (["--max-memory", "-1"], "--max-memory"),
+    (["--max-memory", "4G"], "--max-memory"),
 ])
 def test_bad_values_are_one_usage_line_before_the_input_is_opened(tmp_path, capfd, args, message):
     missing, out = tmp_path / "missing.mp4", tmp_path / "out.mp4"
@@ -253,3 +255,22 @@ def test_bad_values_are_one_usage_line_before_the_input_is_opened(tmp_path, capf
 def test_output_path_too_long_is_a_usage_error(clip, tmp_path, capsys):
     code, err = stream([clip, tmp_path / ("o" * 300 + ".mp4"), "-q"], capsys)
     assert code == 2 and "too long" in one_error_line(err) and "internal error" not in err
+
+
+def test_an_input_too_large_for_the_memory_budget_is_refused_before_the_output_is_written(tmp_path, capsys):
+    src, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=3, width=640, height=480, audio=None)
+    code, err = stream([src, out, "--max-memory", "8"], capsys)
+    line = one_error_line(err)
+    assert code == 1 and "is 640x480" in line and "needs an estimated" in line
+    assert "budget of 8 MiB (--max-memory)" in line
+    assert not out.exists()
+    assert stream([src, out, "-q", "--max-memory", "0"], capsys)[0] == 0
+
+
+def test_an_unpaced_lavfi_graph_is_read_like_a_file(tmp_path, capsys):
+    out, stats = tmp_path / "out.mkv", tmp_path / "stats.json"
+    code, err = stream(["-f", "lavfi", "testsrc=size=320x240:rate=30:duration=2", out, "--stats", stats], capsys)
+    assert code == 0, err
+    assert len(video_pts(out)[0]) == 60
+    assert json.loads(stats.read_text())["drops"] == 0

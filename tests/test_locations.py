@@ -1,4 +1,5 @@
-"""``io.locations``: masking the secrets of URLs before a location is printed or logged."""
+"""``io.locations``: masking the secrets of URLs before a location is printed or logged, and which
+inputs are live."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import pytest
 
 from streamfilter.commands.stream import StderrFormatter
-from streamfilter.io.locations import parse_input, redact
+from streamfilter.io.locations import graph_filters, parse_input, redact
 
 
 @pytest.mark.parametrize(("text", "shown"), [
@@ -46,3 +47,26 @@ def test_log_lines_are_redacted():
     record = logging.LogRecord("streamfilter", logging.INFO, __file__, 1, "input %s: 64x48",
                                ("rtsp://cam:pw@10.0.0.2/s?auth=abc",), None)
     assert StderrFormatter().format(record) == "info: input rtsp://cam:***@10.0.0.2/s?auth=***: 64x48"
+
+
+@pytest.mark.parametrize(("input_format", "text", "live", "waits"), [
+    ("lavfi", "testsrc=size=320x240:rate=30:duration=2", False, False),
+    ("lavfi", "testsrc=size=320x240:rate=30,realtime", True, True),
+    ("lavfi", "testsrc, realtime@pace=speed=2", True, True),
+    ("lavfi", "sine=frequency=440, arealtime [out1]; testsrc [out0]", True, True),
+    ("lavfi", "testsrc,drawtext=text=realtime", False, False),
+    ("lavfi", "testsrc,drawtext=text='a, realtime'", False, False),
+    ("lavfi", r"testsrc,drawtext=text=a\,realtime", False, False),
+    ("v4l2", "/dev/video0", True, True),
+    (None, "rtmp://live.example.com/app/cam", True, True),
+    (None, "-", False, True),
+    (None, "clip.mp4", False, False),
+])
+def test_a_filter_graph_is_live_only_when_paced(input_format, text, live, waits):
+    location = parse_input(text, input_format=input_format)
+    assert (location.is_live, location.waits) == (live, waits)
+
+
+def test_graph_filters_skip_labels_arguments_and_instances():
+    graph = "[0:v] scale=w=640:h=360 [s]; [s]split=2[a][b]; movie='a,b.mp4',realtime@x"
+    assert graph_filters(graph) == ["scale", "split", "movie", "realtime"]

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from media import audio_payloads, make_clip, video_frames, video_pts
-from streamfilter.errors import StageError, UsageError
+from streamfilter.errors import InputError, StageError, UsageError
 from streamfilter.frames import FrameWindow
+from streamfilter.io.locations import DEFAULT_INPUT_TIMEOUT_S
 from streamfilter.io.sink import EncoderOptions
-from streamfilter.pipeline import Pipeline
+from streamfilter.pipeline import Pipeline, estimate_memory
 from streamfilter.processor import Passthrough
+from streamfilter.ring import DEFAULT_CAPACITY, DEFAULT_MAX_MEMORY
 
 
 def run_pipeline(src: Path, dst: Path, processor=None, **kwargs):
@@ -215,7 +217,7 @@ class DeadlineRecorder(Passthrough):
 
 def test_live_frames_carry_a_deadline_and_files_do_not(tmp_path):
     live = DeadlineRecorder()
-    with Pipeline.open("testsrc=size=96x64:rate=25:duration=0.4", str(tmp_path / "live.mkv"), processor=live,
+    with Pipeline.open("testsrc=size=96x64:rate=25:duration=0.4,realtime", str(tmp_path / "live.mkv"), processor=live,
                        input_format="lavfi", latency_budget=0.15) as pipeline:
         pipeline.run()
     assert len(live.seen) == 10
@@ -286,4 +288,97 @@ def test_an_invalid_windows_in_flight_is_refused_before_anything_is_opened(tmp_p
     make_clip(src, frames=3, audio=None)
     with pytest.raises(UsageError, match="windows_in_flight must be an integer >= 1"):
         run_pipeline(src, dst, processor=ConcurrentProcessor(count))
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize(("graph", "live", "timeout"), [
+    ("testsrc=size=96x64:rate=25:duration=0.4", False, None),
+    ("testsrc=size=96x64:rate=25:duration=0.4,realtime", True, DEFAULT_INPUT_TIMEOUT_S),
+])
+def test_only_a_paced_filter_graph_is_live(tmp_path, graph, live, timeout):
+    with Pipeline.open(graph, str(tmp_path / "out.mkv"), processor=Passthrough(), input_format="lavfi") as pipeline:
+        assert pipeline.source.location.is_live is live
+        assert pipeline.source.timeout == timeout
+
+
+def test_a_ring_smaller_than_a_window_is_refused_before_anything_is_opened(tmp_path):
+    with pytest.raises(ValueError, match=r"ring capacity must be >= 2 \* radius \+ 2 = 6, got 5"):
+        run_pipeline(tmp_path / "missing.mp4", tmp_path / "out.mp4", ring_capacity=5)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+class RgbProcessor(Passthrough):
+    """The face path's worst case for memory: every slot gets its RGB copy, every output is a new
+    RGB array; records the largest slot and the most bytes the ring held."""
+
+    needs_analysis = True
+
+    def __init__(self) -> None:
+        self.ring = None
+        self.largest_slot = 0
+        self.most_held = 0
+
+    def analyze(self, slot, *, late: bool = False) -> None:
+        slot.rgb()
+
+    def process(self, window: FrameWindow):
+        self.largest_slot = max([self.largest_slot, *(slot.nbytes() for slot in window.slots)])
+        self.most_held = max(self.most_held, self.ring.held_bytes())
+        return window.center.rgb().copy()
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 480), (642, 482)])
+def test_the_memory_estimate_covers_what_the_slots_hold(tmp_path, width, height):
+    src = tmp_path / "in.mkv"
+    make_clip(src, frames=20, width=width, height=height, audio=None)
+    processor = RgbProcessor()
+    with Pipeline.open(str(src), str(tmp_path / "out.mkv"), processor=processor, max_memory=None) as pipeline:
+        processor.ring = pipeline.ring
+        pipeline.run()
+    assert 0 < processor.largest_slot <= pipeline.memory.per_slot
+    assert processor.most_held <= DEFAULT_CAPACITY * pipeline.memory.per_slot
+
+
+def test_the_estimate_counts_slot_caches_windows_in_flight_and_compare():
+    base = estimate_memory(640, 480, "yuv420p", processor=Passthrough())
+    cached = Passthrough()
+    cached.slot_cache_bytes = 1000
+    assert estimate_memory(640, 480, "yuv420p", processor=cached).per_slot == base.per_slot + 1000
+    assert base.per_slot == 640 * 480 * 3 // 2 + 640 * 480 * 3
+    two = Passthrough()
+    two.windows_in_flight = 2
+    assert estimate_memory(640, 480, "yuv420p", processor=two).fixed == base.fixed + 640 * 480 * 3
+    assert estimate_memory(640, 480, "yuv420p", processor=Passthrough(), compare=True).fixed > base.fixed
+
+
+def test_the_default_budget_keeps_the_full_ring_up_to_4k_and_shrinks_it_for_8k():
+    for width, height in ((1920, 1080), (3840, 2160)):
+        estimate = estimate_memory(width, height, "yuv420p", processor=Passthrough())
+        assert estimate.capacity_within(DEFAULT_MAX_MEMORY, wanted=DEFAULT_CAPACITY) == DEFAULT_CAPACITY
+    huge = estimate_memory(8192, 8192, "yuv420p", processor=Passthrough())
+    assert huge.capacity_within(DEFAULT_MAX_MEMORY, wanted=DEFAULT_CAPACITY) == 6
+
+
+def test_a_ring_over_the_memory_budget_shrinks_to_fit_with_one_warning(tmp_path, caplog):
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_clip(src, frames=30, width=640, height=480, audio=None)
+    estimate = estimate_memory(640, 480, "yuv420p", processor=Passthrough())
+    budget = estimate.total(10) + estimate.per_slot // 2
+    with caplog.at_level("WARNING", logger="streamfilter"):
+        with Pipeline.open(str(src), str(dst), processor=Passthrough(), max_memory=budget) as pipeline:
+            stats = pipeline.run()
+    assert pipeline.ring.capacity == 10 and pipeline.ring.peak_held <= 10
+    assert stats.frames_out == 30 and stats.drops == 0
+    shrunk = [message for message in caplog.messages if "ring shrunk" in message]
+    assert len(shrunk) == 1 and "640x480" in shrunk[0] and "from 16 to 10 frames" in shrunk[0], caplog.messages
+
+
+def test_an_input_too_large_for_the_budget_is_refused_before_the_output_is_written(tmp_path):
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_clip(src, frames=5, width=640, height=480, audio=None)
+    estimate = estimate_memory(640, 480, "yuv420p", processor=Passthrough())
+    smallest = -(-estimate.total(6) // 2**20)
+    with pytest.raises(InputError, match=rf"is 640x480: .*smallest ring \(6 frames\) needs an estimated "
+                                         rf"{smallest} MiB .* budget of 8 MiB"):
+        run_pipeline(src, dst, max_memory=8 * 2**20)
     assert not dst.exists()

@@ -83,7 +83,7 @@ def test_mpegts_round_trip_over_localhost_tcp(tmp_path):
 
 def test_live_input_never_blocks_and_counts_drops(tmp_path):
     out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
-    done = subprocess.run([*COMMAND, "-f", "lavfi", "testsrc=size=320x240:rate=200:duration=3", out, "-q",
+    done = subprocess.run([*COMMAND, "-f", "lavfi", "testsrc=size=320x240:rate=200:duration=3,realtime", out, "-q",
                            "--preset", "slow", "--stats", stats], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     result = json.loads(stats.read_text())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streamfilter.frames import FrameSlot
-from streamfilter.ring import FrameRing
+from streamfilter.ring import FrameRing, MemoryEstimate, decoded_bytes
 from streamfilter.stage import END, Aborted, Flow
 from streamfilter.window import WindowAssembler
 
@@ -102,6 +102,25 @@ def test_a_blocked_producer_ends_when_the_flow_aborts():
 def test_capacity_must_cover_a_window():
     with pytest.raises(ValueError, match="capacity"):
         FrameRing(Flow(), capacity=5, radius=2)
+
+
+@pytest.mark.parametrize(("width", "height", "pix_fmt", "size"), [
+    (640, 480, "yuv420p", 640 * 480 * 3 // 2),
+    (642, 482, "yuv420p", 768 * 482 * 3 // 2),  # rows padded as the H.264 decoder pads them
+    (640, 480, "yuv420p10le", 640 * 480 * 3),
+    (640, 480, "rgb24", 640 * 480 * 3),
+    (640, 480, None, 640 * 480 * 4),
+])
+def test_decoded_bytes_follow_the_pixel_format(width, height, pix_fmt, size):
+    assert decoded_bytes(width, height, pix_fmt) == size
+
+
+@pytest.mark.parametrize(("budget", "capacity"), [(1000 + 16 * 100, 16), (1000 + 10 * 100 + 99, 10), (1099, 0), (0, 0)])
+def test_capacity_within_a_budget(budget, capacity):
+    estimate = MemoryEstimate(per_slot=100, fixed=1000)
+    assert estimate.capacity_within(budget, wanted=16) == capacity
+    if capacity:
+        assert estimate.total(capacity) <= budget < estimate.total(capacity + 1) or capacity == 16
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 8])

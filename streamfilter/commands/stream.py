@@ -17,6 +17,7 @@ from ..faces.backend import BACKENDS
 from ..io.crashsafe import MODES as CRASH_SAFE_MODES
 from ..io.locations import (DEFAULT_INPUT_TIMEOUT_S, check_input, check_paths, check_side_output, parse_input,
                             parse_options, parse_output, redact)
+from ..ring import DEFAULT_MAX_MEMORY
 from .options import FiniteFloatRange, blur_gate_option, debug_option, engine_option
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ Exit codes: 0 success, 1 runtime failure (also a damaged or silent input, after 
 is finalised, and an interrupted run), 2 usage error. Ctrl-C / SIGTERM stop reading at once,
 even while a read waits, then flush and finalise the output; a second one stops without
 flushing. Live inputs (devices, network URLs) drop newly decoded frames when the pipeline
-falls behind (counted in --stats and in the summary); files never drop.
+falls behind (counted in --stats and in the summary); files and -f lavfi graphs never drop
+(a graph is live only when paced by a realtime filter: 'testsrc=rate=30,realtime').
 """
 
 
@@ -136,6 +138,10 @@ def stop_on_signals() -> Iterator[SignalStop]:
               metavar="SECONDS", help="Pipes and live inputs: end the run (output finalised, exit 1) when the "
                                       "input sends nothing for this long, opening included (a listening URL "
                                       "waits this long for its sender); 0: no limit. Files have none.")
+@click.option("--max-memory", type=click.IntRange(min=0), default=DEFAULT_MAX_MEMORY // 2**20, show_default=True,
+              metavar="MB", help="Budget for the frames the pipeline holds, in MiB (estimated from the input's "
+                                 "frame size): the ring of 16 frames shrinks to fit, and an input too large "
+                                 "for the smallest ring is refused; 0: no limit. Encoder buffers not counted.")
 @click.option("--crash-safe", type=click.Choice(CRASH_SAFE_MODES), default="auto", show_default=True,
               help="Write the output so that a run killed without warning (SIGKILL, power loss) keeps all but "
                    "its last seconds: fragmented MP4, Matroska clusters every second, flushed after every "
@@ -149,8 +155,8 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
            input_option: tuple[str, ...], output_option: tuple[str, ...], codec: str, crf: int | None,
            preset: str | None, pix_fmt: str | None, bitrate: str | None, model: str, engine: str, device: str,
            landmarks: str, max_faces: int, min_face_size: int, blur_gate: float, compare: bool, stats_path: str | None,
-           latency_budget: float, reconnect: int, input_timeout: float, crash_safe: str, overwrite: bool, quiet: bool,
-           verbose: bool, debug: bool) -> None:
+           latency_budget: float, reconnect: int, input_timeout: float, max_memory: int, crash_safe: str,
+           overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
     """Deblur faces in a video stream: INPUT (file, '-', URL or device) -> OUTPUT (file, '-' or URL).
 
     Every input frame gives one output frame with the same timestamp; audio is copied, or
@@ -182,7 +188,7 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
                                           output_options=output_options, encoder=encoder, compare=compare,
                                           reconnect=reconnect, overwrite=overwrite,
                                           latency_budget=latency_budget / 1e3, input_timeout=input_timeout or None,
-                                          crash_safe=crash_safe)
+                                          crash_safe=crash_safe, max_memory=max_memory * 2**20 or None)
         except BaseException:
             processor.close()
             raise

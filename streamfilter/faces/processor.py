@@ -52,7 +52,7 @@ from .gate import LATE, NON_FINITE, RESTORED, BlurGate
 from .heatmaps import DEFAULT_SIGMA, render_heatmaps, rescale_points
 from .paste import DEFAULT_FEATHER, pasted_change
 from .tracker import FaceTracker, TrackerConfig
-from .types import CropBox, FaceTrack, LandmarkBackend
+from .types import NUM_POINTS, CropBox, FaceTrack, LandmarkBackend
 
 CACHE_PREFIX = "faces"
 RESTORE_TIME_WEIGHT = 0.2
@@ -112,6 +112,13 @@ class FaceProcessor:
         """Running estimate (exponential average) of one restorer call's duration."""
         self.tracker = FaceTracker(backend, config=tracker)
         self._lock = threading.Lock()
+
+    @property
+    def slot_cache_bytes(self) -> int:
+        """Bytes this processor caches on a slot: one cut (crop + heatmaps) for each face it may
+        follow (a track's crop box stays put, so the windows sharing the frame reuse its cut)."""
+        crop, heatmap = self.restorer.crop_size, self.restorer.heatmap_size
+        return self.tracker.config.max_faces * (crop * crop * 3 + NUM_POINTS * heatmap * heatmap * 4)
 
     def analyze(self, slot: FrameSlot, *, late: bool = False) -> None:
         if late:

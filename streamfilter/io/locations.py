@@ -2,6 +2,9 @@
 
 ``-`` is stdin/stdout, ``scheme://`` names a network stream, a name with ``-f`` set to a capture
 demuxer (v4l2, avfoundation, dshow, ...) is a device, anything else is a file path.
+Devices and network streams are live (never stalled, frames dropped when the pipeline falls
+behind), except a ``-f lavfi`` filter graph: it makes frames as fast as they are read, like a
+file, unless a ``realtime`` or ``arealtime`` filter paces it.
 Locations are printed and logged only through :func:`redact`, which masks the secrets a URL
 may carry (``Location.shown``).
 """
@@ -21,6 +24,8 @@ LocationKind = Literal["file", "pipe", "network", "device"]
 
 NETWORK_SCHEMES = ("rtmp", "rtmps", "rtsp", "srt", "udp", "tcp", "http", "https", "rtp")
 CAPTURE_FORMATS = ("v4l2", "video4linux2", "avfoundation", "dshow", "gdigrab", "x11grab", "kmsgrab", "lavfi")
+GRAPH_FORMAT = "lavfi"
+PACING_FILTERS = ("realtime", "arealtime")
 OUTPUT_FORMAT_BY_SCHEME = {
     "rtmp": "flv",
     "rtmps": "flv",
@@ -37,6 +42,8 @@ DEFAULT_INPUT_TIMEOUT_S = 10.0
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]*[^\s'\".,:;)\]]", re.IGNORECASE)
 """A URL in a text, without the punctuation that may follow it (``{url}: error``)."""
+_FILTER_NAME = re.compile(r"\s*(?:\[[^\]]*\]\s*)*(\w+)")
+"""A filter's name after its input link labels (``[in] scale=...`` -> scale)."""
 _USERINFO = re.compile(r"^([^:]+://)([^/?#]*)@")
 _SECRET_QUERY = re.compile(
     r"([?&;][\w.-]*?(?:pass(?:word|wd|phrase)?|pwd|key|token|secret|auth(?:orization)?|sig(?:nature)?|credentials?)=)"
@@ -68,11 +75,22 @@ class Location:
     text: str
     kind: LocationKind
     url: str
+    graph: bool = False
+    """Whether ``text`` is an FFmpeg filter graph (a ``-f lavfi`` device)."""
 
     @property
     def is_live(self) -> bool:
-        """Live sources (devices, network streams) must never be stalled by back-pressure."""
+        """Live sources (devices, network streams, paced filter graphs) must never be stalled
+        by back-pressure."""
+        if self.graph:
+            return not set(PACING_FILTERS).isdisjoint(graph_filters(self.text))
         return self.kind in ("network", "device")
+
+    @property
+    def waits(self) -> bool:
+        """Whether reading may wait on the outside world (pipes, live sources): what
+        ``--input-timeout`` limits. Files and unpaced filter graphs never do."""
+        return self.kind == "pipe" or self.is_live
 
     @property
     def path(self) -> Path | None:
@@ -82,6 +100,28 @@ class Location:
     def shown(self) -> str:
         """``text`` as printed and logged: secrets masked (:func:`redact`)."""
         return redact(self.text)
+
+
+def graph_filters(graph: str) -> list[str]:
+    """The filter names in an FFmpeg filter graph description (``testsrc=rate=30,realtime`` ->
+    testsrc, realtime): filters are split at the ``,`` and ``;`` outside quotes and escapes,
+    then stripped of their link labels (``[in]``), arguments and ``@instance``."""
+    specs, current, quoted, escaped = [], [], False, False
+    for char in graph:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "'":
+            quoted = not quoted
+        elif char in ",;" and not quoted:
+            specs.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    specs.append("".join(current))
+    names = (_FILTER_NAME.match(spec) for spec in specs)
+    return [match.group(1) for match in names if match]
 
 
 def _scheme(text: str) -> str | None:
@@ -102,7 +142,7 @@ def parse_input(text: str, *, input_format: str | None) -> Location:
             raise UsageError(f"unsupported input URL scheme {scheme!r}; supported: {', '.join(NETWORK_SCHEMES)}")
         return Location(text, "network", text)
     if input_format is not None and input_format in CAPTURE_FORMATS:
-        return Location(text, "device", text)
+        return Location(text, "device", text, graph=input_format == GRAPH_FORMAT)
     return Location(text, "file", text)
 
 
