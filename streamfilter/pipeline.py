@@ -258,6 +258,9 @@ class Pipeline:
             if isinstance(error, FaceDeblurError):
                 raise error
             raise StageError(stage, error) from error
+        if self.source_stage.lost is not None:
+            raise InputError(f"input {self.source.location.shown} lost: {self.source_stage.lost}; the output "
+                             f"holds the {self.stats.frames_out} frames read")
         damage = self.source_stage.damage
         if damage:
             more = f" (+{len(damage) - 1} more)" if len(damage) > 1 else ""

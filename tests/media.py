@@ -2,14 +2,22 @@
 
 Each clip is a moving bar over a colour ramp (so that frames differ and compress), optional
 mono audio (a deterministic noise burst per frame), constant or variable frame rate.
+``Publisher`` sends such pictures, with a sine, as a live stream over TCP, one sender after
+another, each ending the way a real one can (reset, closed, silent).
 """
 
 from __future__ import annotations
 
+import socket
+import struct
 import sys
+import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -19,6 +27,12 @@ PASSTHROUGH_COMMAND = [sys.executable, "-c", "from streamfilter.cli import strea
 """The filter in a fresh interpreter, frames passed through: for tests that signal or kill it."""
 
 VFR_STEPS_MS = (20, 40, 70)
+
+
+def last_line(err: str) -> str:
+    """The last stderr line of a run that did not crash."""
+    assert "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
 
 
 def frame_image(i: int, width: int, height: int) -> np.ndarray:
@@ -139,3 +153,116 @@ def make_nut_clip(folder: Path, frames: int) -> Path:
     path = folder / "in.nut"
     make_clip(path, frames=frames, container_format="nut")
     return path
+
+
+@dataclass(frozen=True)
+class Segment:
+    """What one sender of a ``Publisher`` sends, and how it ends: ``reset`` (the connection is
+    reset, as when the sender crashes), ``close`` (closed in order: the receiver reads the end
+    of the stream) or ``silent`` (nothing more is sent; the connection stays open until the
+    receiver hangs up)."""
+
+    frames: int
+    end: Literal["reset", "close", "silent"]
+
+
+class _Wire:
+    """The file object a sender's muxer writes to: the connection, until it is gone."""
+
+    def __init__(self, connection: socket.socket):
+        self.connection = connection
+        self.open = True
+
+    def write(self, data: bytes) -> int:
+        if self.open:
+            try:
+                self.connection.sendall(data)
+            except OSError:
+                self.open = False
+        return len(data)
+
+
+class Publisher(threading.Thread):
+    """A live stream on ``127.0.0.1:port``: one ``Segment`` per connection, in turn, then the
+    port is closed (a further connection is refused).
+
+    Each sender muxes ``container_format`` (mpegts, or flv as RTMP carries) to the connection as
+    it is made: 160x120 H.264 at 25 fps in real time, each packet written at once, its pts from
+    0 like a freshly started encoder, and a 440 Hz mono sine in ``audio`` (aac, mp2). ``sent``:
+    the frames each connection was sent; a sender nobody connects to within ``accept_s`` ends
+    the publisher.
+    """
+
+    RATE = 25
+    SAMPLE_RATE = 44100
+    SIZE = (160, 120)
+
+    def __init__(self, segments: Sequence[Segment], *, container_format: str = "mpegts", audio: str = "aac",
+                 accept_s: float = 20.0):
+        super().__init__(name="publisher", daemon=True)
+        self.segments = list(segments)
+        self.container_format = container_format
+        self.audio = audio
+        self.accept_s = accept_s
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sent: list[int] = []
+        self._pictures = 0
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def run(self) -> None:
+        with self.listener:
+            self.listener.settimeout(self.accept_s)
+            for segment in self.segments:
+                try:
+                    connection, _ = self.listener.accept()
+                except TimeoutError:
+                    return
+                with connection:
+                    self.sent.append(self._send(connection, segment))
+
+    def _send(self, connection: socket.socket, segment: Segment) -> int:
+        wire = _Wire(connection)
+        options = {"flush_packets": "1"}
+        if self.container_format == "mpegts":
+            options["pes_payload_size"] = "0"  # each audio packet written at once, as video is
+        container = av.open(wire, "w", format=self.container_format, container_options=options)
+        video = container.add_stream("libx264", rate=self.RATE, options={"preset": "ultrafast", "tune": "zerolatency"})
+        video.width, video.height = self.SIZE
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream(self.audio, rate=self.SAMPLE_RATE)
+        sound.codec_context.layout = "mono"
+        step = self.SAMPLE_RATE // self.RATE
+        started, sent = time.monotonic(), 0
+        for i in range(segment.frames):
+            picture = av.VideoFrame.from_ndarray(frame_image(self._pictures, *self.SIZE), format="rgb24")
+            picture.pts, picture.time_base = i, Fraction(1, self.RATE)
+            container.mux(video.encode(picture))
+            t = (i * step + np.arange(step)) / self.SAMPLE_RATE
+            tone = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+                                              format="fltp", layout="mono")
+            tone.sample_rate, tone.pts, tone.time_base = self.SAMPLE_RATE, i * step, Fraction(1, self.SAMPLE_RATE)
+            container.mux(sound.encode(tone))
+            if not wire.open:
+                break
+            sent += 1
+            self._pictures += 1
+            time.sleep(max(0.0, started + (i + 1) / self.RATE - time.monotonic()))
+        container.mux(video.encode(None))
+        container.mux(sound.encode(None))  # also lets the muxer write the video it held to interleave
+        if segment.end == "reset":
+            time.sleep(0.2)  # what was sent is on the receiver's side of the connection
+            wire.open = False
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        container.close()
+        if segment.end == "silent":
+            connection.settimeout(self.accept_s)
+            try:
+                while connection.recv(4096):
+                    pass
+            except OSError:
+                pass
+        return sent

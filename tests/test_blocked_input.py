@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from media import PASSTHROUGH_COMMAND, audio_payloads, make_clip, make_nut_clip, seconds, video_pts
+from media import PASSTHROUGH_COMMAND, audio_payloads, last_line, make_clip, make_nut_clip, seconds, video_pts
 from streamfilter.cli import load_command, run
 
 FRAMES = 30
@@ -53,11 +53,6 @@ def finish(process: subprocess.Popen, timeout: float) -> tuple[float, str]:
     started = time.monotonic()
     process.wait(timeout)
     return time.monotonic() - started, process.stderr.read().decode()
-
-
-def last_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    return err.strip().splitlines()[-1]
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -133,7 +133,8 @@ def stop_on_signals() -> Iterator[SignalStop]:
               metavar="MS", help="Live inputs: time from decode to the end of processing; a frame that would "
                                  "miss it keeps its faces unrestored ('late' in the stats).")
 @click.option("--reconnect", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Reconnect a network input N times after read errors (a silent input included).")
+              help="Reopen a network input up to N times in all when it is lost: a read error, silence "
+                   "past --input-timeout, or the end of a live stream (its sender went away).")
 @click.option("--input-timeout", type=FiniteFloatRange(min=0), default=DEFAULT_INPUT_TIMEOUT_S, show_default=True,
               metavar="SECONDS", help="Pipes and live inputs: end the run (output finalised, exit 1) when the "
                                       "input sends nothing for this long, opening included (a listening URL "

@@ -8,6 +8,14 @@ dropped. Decoding errors do not stop the run: damaged packets are skipped and co
 rest is processed, and the pipeline reports the damage once the output is finalised. The
 source stops reading when the run is interrupted, or when a pipe or live input sends nothing
 for its timeout (``VideoSource.timeout``); it then flushes the decoder as at the end of input.
+
+Reconnecting (``reconnect``): a network input that fails, goes silent or, when live (no
+declared duration), ends is reopened, up to ``reconnect`` times in all, each attempt a second
+after the last. The frames read so far are flushed out of the decoders first, the audio routes
+move to the new input's streams, and the new segment is shifted by one offset, for video and
+audio alike, so that it starts where what was read so far ends: the output stays one stream
+whose timestamps only go forward. When every attempt fails, reading ends as at the end of
+input and the pipeline reports the input as lost.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from ..frames import FrameSlot
 from ..ring import FrameRing
 from ..stage import END, POLL_S, Channel, EndOfStream, Flow, Stage
 from ..stats import Stats
-from .audio import AudioRoute
+from .audio import AudioRoute, codec_name
 from .locations import Location, redact
 from .reader import SILENT, InputReader, Silent
 
@@ -129,9 +137,22 @@ class VideoSource:
         hours, minutes, seconds = match.groups()
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
+    @property
+    def endless(self) -> bool:
+        """Whether an end of this input means that its sender went away: a network stream that
+        declares no duration (live), not a finite file served over HTTP."""
+        return self.location.kind == "network" and not self.container.duration
+
+    def start_s(self) -> float:
+        """Where the earliest stream of the input starts (seconds; 0 when the container does not
+        say)."""
+        start = self.container.start_time
+        return 0.0 if start is None else start / av.time_base
+
     def reopen(self, cancelled: Callable[[], bool]) -> bool:
-        """Reconnect a network input after a read error (same streams expected); False if
-        ``cancelled()`` first."""
+        """Reconnect a network input that was lost (same streams expected); False if
+        ``cancelled()`` first. Raises ``InputError`` when the input does not open again (one
+        reconnect used all the same)."""
         self.reader.close()
         self.reconnects_left -= 1
         retry_at = time.monotonic() + RECONNECT_DELAY_S
@@ -164,29 +185,34 @@ class SourceStage(Stage):
         self.damage: list[str] = []
         self._index = 0
         self._offset_s = 0.0
+        """Shift of the current input segment (seconds; 0 until a reconnect)."""
         self._last_s: float | None = None
-        self._rebase = False
+        """Time of the last video frame admitted."""
+        self._end_s: float | None = None
+        """Where the video and audio read so far end."""
+        self._audio_streams = [(source.audio.index(route.input_stream), _describe(route.input_stream))
+                               for route in routes]
+        """Per route: the rank of its stream among the input's audio streams, and what it holds."""
+        self._by_index = {route.input_stream.index: route for route in routes}
         self._video_flushed = False
         self.silent = False
         """Whether reading stopped because the input sent nothing for ``source.timeout``."""
+        self.lost: str | None = None
+        """Why reading stopped after every reconnect failed (None: it did not)."""
 
     def run(self) -> None:
         while True:
-            error = self._read_until_end_or_error()
-            if error is None:
+            ended = self._read_until_end_or_error()
+            if ended is None or (ended is END and not self.source.endless):
                 break
-            reason = f"nothing received for {self.source.timeout:g} s" if error is SILENT else error
-            if self.source.reconnects_left > 0 and not self.flow.interrupt.is_set():
-                log.warning("input read failed (%s); reconnecting (%d left)", reason, self.source.reconnects_left)
-                self._flush_decoder()
-                if not self.source.reopen(cancelled=self._stopping):
-                    break
-                self._rebase = True
-                continue
-            if error is SILENT:
+            if self.source.reconnects_left > 0 and not self._stopping():
+                if self._reconnect(ended):
+                    continue
+                break
+            if ended is SILENT:
                 self.silent = True
-            else:
-                self.damage.append(f"read error after frame {self._index}: {error}")
+            elif ended is not END:
+                self.damage.append(f"read error after frame {self._index}: {ended}")
             break
         self._flush_decoder()
         if self.source.location.kind == "file" and not self.flow.interrupt.is_set():
@@ -208,20 +234,62 @@ class SourceStage(Stage):
     def _stopping(self) -> bool:
         return self.flow.interrupt.is_set() or self.flow.abort.is_set()
 
-    def _read_until_end_or_error(self) -> str | Silent | None:
-        """Read packets until end of input or an interrupt (None), a read error (its message)
-        or the input's silence (``SILENT``)."""
+    def _reconnect(self, ended: EndOfStream | Silent | str) -> bool:
+        """Reopen the input lost with ``ended`` (``END``, ``SILENT`` or a read error), trying
+        while reconnects are left; False if cancelled, or if every attempt failed (then
+        recorded in ``lost``)."""
+        if ended is END:
+            reason = "end of stream"
+        elif ended is SILENT:
+            reason = f"nothing received for {self.source.timeout:g} s"
+        else:
+            reason = ended
+        log.warning("input lost after frame %d (%s); reconnecting (%d left)", self._index, reason,
+                    self.source.reconnects_left)
+        self._flush_decoder()
+        failed = 0
+        while True:
+            try:
+                if not self.source.reopen(cancelled=self._stopping):
+                    return False
+                break
+            except InputError as error:
+                failed += 1
+                if self.source.reconnects_left == 0:
+                    attempts = "1 reconnect" if failed == 1 else f"{failed} reconnects"
+                    self.lost = f"connection lost after frame {self._index} ({reason}) and {attempts} failed: {error}"
+                    return False
+                log.warning("reconnecting failed (%s); trying again (%d left)", error, self.source.reconnects_left)
+        self._route_audio()
+        if self._end_s is not None:
+            self._offset_s = self._end_s - self.source.start_s()
+        return True
+
+    def _route_audio(self) -> None:
+        """Move the audio routes to the reopened input's streams of the same rank; a route whose
+        stream is missing or holds other audio now gets none (with a warning)."""
+        streams = self.source.audio
+        for route, (rank, held) in zip(self.routes, self._audio_streams):
+            stream = streams[rank] if rank < len(streams) else None
+            now = None if stream is None else _describe(stream)
+            if now != held:
+                log.warning("audio stream #%d dropped after the reconnect: the input now has %s instead of %s",
+                            rank, now or "no such stream", held)
+                continue
+            route.input_stream = stream
+            self._by_index[stream.index] = route
+
+    def _read_until_end_or_error(self) -> EndOfStream | Silent | str | None:
+        """Read packets until the end of input (``END``), a read error (its message), the input's
+        silence (``SILENT``) or an interrupt (None)."""
         video = self.source.video
-        by_index = {route.input_stream.index: route for route in self.routes}
         while True:
             packet = self._next_packet()
-            if packet is None or packet is END:
-                return None
-            if packet is SILENT:
-                return SILENT
+            if packet is None or packet is END or packet is SILENT:
+                return packet
             if isinstance(packet, Exception):
                 return redact(str(packet))
-            route = by_index.get(packet.stream.index)
+            route = self._by_index.get(packet.stream.index)
             if packet.stream.index == video.index:
                 self._video_flushed = packet.size == 0
                 self._decode(packet)
@@ -259,9 +327,7 @@ class SourceStage(Stage):
             frame.time_base = self.source.video.time_base
         if frame.pts is None:
             self._stamp(frame)
-        if self._rebase:
-            self._rebase_after_reconnect(frame)
-        if self._offset_s:
+        elif self._offset_s:
             frame.pts += round(self._offset_s / frame.time_base)
         now_s = float(frame.pts * frame.time_base)
         if self._last_s is not None and now_s <= self._last_s:
@@ -269,32 +335,33 @@ class SourceStage(Stage):
             self.stats.corrupt_packets += 1
             return
         self._last_s = now_s
+        self._reached(now_s + float(1 / self._rate()))
         slot = FrameSlot(index=self._index, frame=frame)
         slot.cache["pipeline.decoded_at"] = time.perf_counter()
         self.stats.frames_in += 1
         if self.ring.admit(slot, block=not self.source.location.is_live):
             self._index += 1
 
+    def _rate(self) -> Fraction:
+        return self.source.video.average_rate or self.source.video.guessed_rate or Fraction(25)
+
     def _stamp(self, frame: av.VideoFrame) -> None:
         """Give a frame without pts (raw elementary streams) the next one at the stream rate."""
         tb = self.source.video.time_base or Fraction(1, 90000)
-        rate = self.source.video.average_rate or self.source.video.guessed_rate or 25
         frame.time_base = tb
-        frame.pts = 0 if self._last_s is None else round((self._last_s + float(1 / rate)) / tb)
+        frame.pts = 0 if self._last_s is None else round((self._last_s + float(1 / self._rate())) / tb)
 
-    def _rebase_after_reconnect(self, frame: av.VideoFrame) -> None:
-        """Shift timestamps after a reconnect so that they continue after the last frame."""
-        self._rebase = False
-        if self._last_s is None:
-            return
-        rate = self.source.video.average_rate or self.source.video.guessed_rate or 25
-        self._offset_s = self._last_s + float(1 / rate) - float(frame.pts * frame.time_base)
+    def _reached(self, end_s: float) -> None:
+        self._end_s = end_s if self._end_s is None else max(self._end_s, end_s)
 
     def _send_audio(self, route: AudioRoute, packet: av.Packet) -> None:
-        if self._offset_s and packet.time_base is not None:
-            shift = round(self._offset_s / packet.time_base)
-            packet.pts = None if packet.pts is None else packet.pts + shift
-            packet.dts += shift
+        if packet.time_base is not None:
+            if self._offset_s:
+                shift = round(self._offset_s / packet.time_base)
+                packet.pts = None if packet.pts is None else packet.pts + shift
+                packet.dts += shift
+            start = packet.dts if packet.pts is None else packet.pts
+            self._reached(float((start + (packet.duration or 0)) * packet.time_base))
         if route.mode == "copy":
             self.output.put((route, packet))
             return
@@ -307,11 +374,19 @@ class SourceStage(Stage):
             self.output.put((route, frame))
 
     def _flush_decoder(self) -> None:
-        """Emit the decoders' buffered frames (demux already flushed video at end of input)."""
+        """Emit the decoders' buffered frames (demux already flushed video at end of input);
+        the audio routes take no more packets until ``_route_audio``."""
         if not self._video_flushed:
             self._decode(None)
             self._video_flushed = True
-        for route in self.routes:
+        routes, self._by_index = self._by_index, {}
+        for route in routes.values():
             if route.mode == "encode":
                 for frame in route.input_stream.decode(None):
                     self.output.put((route, frame))
+
+
+def _describe(stream: av.audio.stream.AudioStream) -> str:
+    """An audio stream's codec, rate and channels: what a reopened input must hold again."""
+    ctx = stream.codec_context
+    return f"{codec_name(stream)} at {ctx.sample_rate} Hz, {ctx.channels} channel(s)"
