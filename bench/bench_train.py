@@ -41,7 +41,7 @@ from streamfilter.train.precision import BF16_FLAGS, cpu_flags, cpu_model, resol
 from streamfilter.train.windows import WindowConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
-STEPS = {"finenet": (4, 2), "finenet-lite": (40, 8), "unet": (40, 16)}
+STEPS = {"finenet": (4, 2), "finenet-lite": (40, 8), "unet": (40, 16), "unet-wide": (40, 16)}
 """(steps, batch) of one timed run per model; other models use (20, 8)."""
 
 
