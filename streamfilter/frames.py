@@ -9,6 +9,7 @@ start and end of the stream.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -29,7 +30,8 @@ class FrameSlot:
     face, what the processor did with it (e.g. restored, or passed through as sharp). On live
     inputs ``deadline`` is the ``time.perf_counter()`` by which the frame should leave the
     processor (decode time + the latency budget); a processor skips optional work (the network)
-    when it cannot meet it. It stays ``None`` for files and pipes. ``cache`` holds per-frame
+    when it cannot meet it. It stays ``None`` for files and pipes. ``decoded_at`` is the
+    ``time.perf_counter()`` at which the source admitted the frame. ``cache`` holds per-frame
     results that several windows reuse (e.g. network features), keyed by their owner. Face
     tracks are in the coordinates of the upright frame (``upright()``; see :mod:`.orientation`).
     """
@@ -39,6 +41,7 @@ class FrameSlot:
     faces: list[Any] | None = None
     face_paths: tuple[str, ...] = ()
     deadline: float | None = None
+    decoded_at: float = field(default_factory=time.perf_counter)
     cache: dict[str, Any] = field(default_factory=dict)
     _rgb: np.ndarray | None = field(default=None, repr=False)
     _upright: np.ndarray | None = field(default=None, repr=False)

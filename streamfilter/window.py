@@ -122,7 +122,7 @@ class WindowStage(Stage):
 
     def _submit(self, window: FrameWindow, done: tuple[FrameSlot, ...]) -> None:
         if self.latency_budget is not None:
-            window.center.deadline = window.center.cache["pipeline.decoded_at"] + self.latency_budget
+            window.center.deadline = window.center.decoded_at + self.latency_budget
         if self._workers is None:
             self._emit(*self._timed(window), window, done)
             return

@@ -211,7 +211,7 @@ class DeadlineRecorder(Passthrough):
 
     def process(self, window: FrameWindow):
         centre = window.center
-        self.seen.append((centre.deadline, centre.cache["pipeline.decoded_at"]))
+        self.seen.append((centre.deadline, centre.decoded_at))
         return centre.frame
 
 

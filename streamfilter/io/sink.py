@@ -286,7 +286,7 @@ class SinkStage(Stage):
             self.sink.encode(slot, result)
             done = time.perf_counter()
             self.stats.record("encode", done - started)
-            self.stats.record("end_to_end", done - slot.cache["pipeline.decoded_at"])
+            self.stats.record("end_to_end", done - slot.decoded_at)
             self.stats.frames_out += 1
         if self.sink.video is not None:
             self._mux_audio(block=True)

@@ -337,7 +337,6 @@ class SourceStage(Stage):
         self._last_s = now_s
         self._reached(now_s + float(1 / self._rate()))
         slot = FrameSlot(index=self._index, frame=frame)
-        slot.cache["pipeline.decoded_at"] = time.perf_counter()
         self.stats.frames_in += 1
         if self.ring.admit(slot, block=not self.source.location.is_live):
             self._index += 1
