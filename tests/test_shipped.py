@@ -34,6 +34,17 @@ def test_shipped_graphs_record_the_sha256_of_their_weights():
     assert problems() == []
 
 
+def test_graph_metadata_is_what_onnx_runtime_reads(tmp_path):
+    paths = shipped_graphs(shipped_weights(DEFAULT))
+    for path in (paths.frame, paths.window):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert graph_metadata(path) == dict(session.get_modelmeta().custom_metadata_map)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(paths.frame.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        graph_metadata(broken)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED_GRAPH_MODELS)
 def test_shipped_graphs_compute_what_a_fresh_export_does(name, tmp_path):

@@ -1,6 +1,6 @@
 """A model's two ONNX graphs on disk, and the graphs shipped beside a shipped checkpoint.
 
-Torch-free (ONNX Runtime reads the graphs' metadata), so that the default CPU path runs on
+Torch-free (the graphs' metadata is read from their protobuf directly), so that the default CPU path runs on
 the graphs shipped in the package without PyTorch installed; ``export`` writes graphs.
 
 A shipped checkpoint ``weights/NAME.safetensors`` may have ``weights/NAME.frame.onnx`` and
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,12 +58,55 @@ def shipped_metadata(weights: Path) -> dict[str, str]:
     return {WEIGHTS_SHA256: file_sha256(weights), EXPORTER: EXPORTER_VERSION}
 
 
-def graph_metadata(path: Path) -> dict[str, str]:
-    """The metadata (``metadata_props``) of the ONNX graph at ``path``."""
-    from .onnx_engine import open_session
+METADATA_PROPS = 14
+"""Field number of ``ModelProto.metadata_props`` (repeated ``StringStringEntryProto``: key 1, value 2)."""
 
-    session = open_session(path, threads=1, providers=["CPUExecutionProvider"])
-    return dict(session.get_modelmeta().custom_metadata_map)
+
+def _fields(data: memoryview) -> Iterator[tuple[int, int, memoryview | int]]:
+    """(field number, wire type, value) of each field of one protobuf message: a memoryview for
+    length-delimited fields, an int otherwise."""
+    at = 0
+
+    def varint() -> int:
+        nonlocal at
+        value = shift = 0
+        while True:
+            byte = data[at]
+            at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    while at < len(data):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            yield number, wire, varint()
+            continue
+        if wire not in (1, 2, 5):
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        size = varint() if wire == 2 else 8 if wire == 1 else 4
+        if at + size > len(data):
+            raise ValueError(f"field {number} runs past the end of the message")
+        value = data[at:at + size]
+        at += size
+        yield number, wire, value if wire == 2 else int.from_bytes(value, "little")
+
+
+def graph_metadata(path: Path) -> dict[str, str]:
+    """The metadata (``metadata_props``) of the ONNX graph at ``path``, read from the file's
+    top-level fields without loading the graph (no ONNX Runtime session, no onnx package)."""
+    data = memoryview(path.read_bytes())
+    metadata = {}
+    try:
+        for number, wire, value in _fields(data):
+            if number == METADATA_PROPS and wire == 2:
+                entry = {n: bytes(v).decode() for n, w, v in _fields(value) if w == 2}
+                metadata[entry.get(1, "")] = entry.get(2, "")
+    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name} is not an ONNX model: {exc}") from exc
+    return metadata
 
 
 def graph_mismatch(paths: GraphPaths, weights: Path) -> str | None:
