@@ -55,7 +55,7 @@ def test_json_to_stdout_and_video_drawing_without_faces(bars, tmp_path):
     "args, code, message",
     [
         (["landmarks", "/no/such/file.mp4"], 1, "cannot open"),
-        (["landmarks", "{bars}", "--backend", "mediapipe"], 2, "mediapipe"),
+        (["landmarks", "{bars}", "--landmarks", "mediapipe"], 2, "mediapipe"),
         (["landmarks", "{bars}", "--draw", "{tmp}/x.png"], 2, "draw videos to .mp4"),
         (["landmarks", "{bars}", "--max-faces", "0"], 2, "max-faces"),
     ],
@@ -72,6 +72,6 @@ def test_errors_end_in_one_clear_line(bars, tmp_path, capsys, args, code, messag
 
 def test_fan_without_weights_says_where_to_put_them(bars, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
-    assert run(facedeblur, ["landmarks", str(bars), "--backend", "fan"], prog_name="facedeblur") == 1
+    assert run(facedeblur, ["landmarks", str(bars), "--landmarks", "fan"], prog_name="facedeblur") == 1
     err = capsys.readouterr().err
     assert "2DFAN4" in err and str(tmp_path / "hub" / "checkpoints") in err

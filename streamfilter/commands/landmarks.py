@@ -24,13 +24,13 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError, UsageError
-from ..faces.backend import BACKENDS, make_backend
+from ..faces.backend import make_backend
 from ..faces.processor import slot_time
 from ..faces.tracker import FaceTracker, TrackerConfig
 from ..faces.types import FaceTrack
 from ..frames import FrameSlot
 from ..orientation import quarter_turns
-from .options import debug_option
+from .options import debug_option, landmarks_option
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 POINT_COLOUR = (0, 255, 0)
@@ -109,7 +109,7 @@ def open_output(path: str | None) -> IO[str]:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("input_path", metavar="INPUT")
-@click.option("--backend", type=click.Choice(BACKENDS), default="dlib", show_default=True, help="Landmark backend.")
+@landmarks_option
 @click.option("--json", "json_path", metavar="OUT.json", help="Write landmarks JSON here ('-' or omitted: stdout).")
 @click.option("--draw", "draw_path", metavar="OUT.mp4|png", help="Draw points and boxes into a video or image.")
 @click.option("--max-faces", type=click.IntRange(min=1), default=4, show_default=True)
@@ -119,7 +119,7 @@ def open_output(path: str | None) -> IO[str]:
 @debug_option
 def landmarks(
     input_path: str,
-    backend: str,
+    landmarks: str,
     json_path: str | None,
     draw_path: str | None,
     max_faces: int,
@@ -138,7 +138,7 @@ def landmarks(
             raise InputError(f"{input_path} has no video stream")
         stream = container.streams.video[0]
         config = TrackerConfig(max_faces=max_faces, min_face_size=min_face_size, detect_every=detect_every)
-        tracker = FaceTracker(make_backend(backend, min_face_size=min_face_size, device=device), config=config)
+        tracker = FaceTracker(make_backend(landmarks, min_face_size=min_face_size, device=device), config=config)
         drawing = DrawingWriter(Path(draw_path), stream) if draw_path else None
         if drawing is not None and drawing.image and stream.frames > 1:
             raise UsageError(f"--draw {draw_path}: {input_path} has {stream.frames} frames; draw videos to .mp4")
@@ -146,7 +146,7 @@ def landmarks(
         first, frames = first_frame(decode_frames(container, input_path))
         turns = quarter_turns(first) if first is not None else 0
         width, height = (stream.height, stream.width) if turns % 2 else (stream.width, stream.height)
-        header = {"input": input_path, "backend": backend, "width": width, "height": height,
+        header = {"input": input_path, "backend": landmarks, "width": width, "height": height,
                   "rotation": 90 * turns, "time_base": str(stream.time_base) if stream.time_base else None}
         out.write(json.dumps(header)[:-1] + ', "frames": [\n')
         try:

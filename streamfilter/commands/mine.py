@@ -13,11 +13,10 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from ..faces.backend import BACKENDS
 from ..mining import MiningConfig, mine_videos
 from ..mining.config import PRESETS
 from ..mining.scan import open_video
-from .options import debug_option
+from .options import debug_option, landmarks_option
 
 DEFAULTS = MiningConfig()
 
@@ -35,7 +34,7 @@ def describe(entry: dict) -> str:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("videos", nargs=-1, required=True, metavar="VIDEOS...")
 @click.argument("out", metavar="OUT")
-@click.option("--backend", type=click.Choice(BACKENDS), default="dlib", show_default=True, help="Landmark backend.")
+@landmarks_option
 @click.option("--min-seconds", type=float, default=DEFAULTS.min_seconds, show_default=True, help="Shortest kept segment.")
 @click.option("--check-every", type=int, default=DEFAULTS.check_every, show_default=True, help="Frames between detector re-checks.")
 @click.option("--min-iou", type=float, default=DEFAULTS.min_iou, show_default=True, help="Detector vs tracker box overlap that agrees.")
@@ -56,7 +55,7 @@ def describe(entry: dict) -> str:
 @click.option("-y", "--overwrite", is_flag=True, help="Write into a non-empty OUT, replacing a previous run's clips.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or per-video lines on stderr.")
 @debug_option
-def mine(videos: tuple[str, ...], out: str, backend: str, overwrite: bool, quiet: bool, debug: bool, **thresholds) -> None:
+def mine(videos: tuple[str, ...], out: str, landmarks: str, overwrite: bool, quiet: bool, debug: bool, **thresholds) -> None:
     """Keep the segments of VIDEOS where one sharp face moves, and write them into OUT."""
     config = MiningConfig(**thresholds)
     bars: list[tqdm] = []
@@ -74,7 +73,7 @@ def mine(videos: tuple[str, ...], out: str, backend: str, overwrite: bool, quiet
             bars.pop().close()
             click.echo(describe(entry), err=True)
 
-    document = mine_videos([Path(v) for v in videos], Path(out), config=config, backend=backend, overwrite=overwrite,
+    document = mine_videos([Path(v) for v in videos], Path(out), config=config, backend=landmarks, overwrite=overwrite,
                            on_video=on_video, on_result=on_result)
     if not quiet:
         kept = sum(len(entry["kept"]) for entry in document["inputs"])

@@ -13,12 +13,11 @@ import click
 from typing import TYPE_CHECKING
 
 from ..errors import FaceDeblurError
-from ..faces.backend import BACKENDS
 from ..io.crashsafe import MODES as CRASH_SAFE_MODES
 from ..io.locations import (DEFAULT_INPUT_TIMEOUT_S, check_input, check_paths, check_side_output, parse_input,
                             parse_options, parse_output, redact)
 from ..ring import DEFAULT_MAX_MEMORY
-from .options import FiniteFloatRange, blur_gate_option, debug_option, engine_option
+from .options import FiniteFloatRange, blur_gate_option, debug_option, engine_option, landmarks_option
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -123,7 +122,7 @@ def stop_on_signals() -> Iterator[SignalStop]:
                    "(see 'facedeblur models'), a checkpoint, or identity (face path only).")
 @engine_option
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
-@click.option("--landmarks", type=click.Choice(BACKENDS), default="dlib", show_default=True)
+@landmarks_option
 @click.option("--max-faces", type=int, default=4, show_default=True)
 @click.option("--min-face-size", type=int, default=40, show_default=True, metavar="PX")
 @blur_gate_option
