@@ -1,4 +1,4 @@
-"""Real-time benchmark (issue #7); writes bench/results/realtime.json.
+"""Real-time benchmark; writes bench/results/realtime.json.
 
     python bench/bench_realtime.py [--clip PATH] [--repeats N] [--soak-minutes M]
 
@@ -230,7 +230,7 @@ def main() -> None:
             print(name, json.dumps({k: rows[name][k] for k in ("fps", "ratio_to_plain", "face_paths")}))
         rows["720p_blurred"]["blur"] = rows["1080p_blurred"]["blur"] = blur
     result = {
-        "benchmark": "plain transcode vs pipeline --model none / default / --blur-gate 0, and default on a blurred copy (issue #7)",
+        "benchmark": "plain transcode vs pipeline --model none / default / --blur-gate 0, and default on a blurred copy",
         "clip": clip,
         "encoder": {"codec": "libx264", "preset": PRESET, "crf": CRF, "threads": "auto"},
         "default_model": default_model("cpu"),

@@ -151,7 +151,7 @@ def main() -> None:
     flags = cpu_flags()
     payload = {
         "benchmark": "training windows per second, fp32 on-the-fly reference vs fast path (bf16 where the CPU has it, "
-                     "window pool), alternating (issue #19)",
+                     "window pool), alternating",
         "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "bf16_flags": sorted(flags & set(BF16_FLAGS)),
                     "flags": sorted(flags), "platform": platform.platform(), "torch": torch.__version__,
                     "threads": args.threads},

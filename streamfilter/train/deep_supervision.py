@@ -2,20 +2,14 @@
 
 Each branch ends in ``ImageRefine``, which sees a shallow encoding of the full-resolution
 image beside the deep features (``Reconstruction.body``'s output). Trained from scratch, the
-branch learns the shallow path first and silences the deep one: in the 2200-step
-finenet-lite trained without it (runs/lite5, shipped before the current weights) the
-enhancement fusion's output fell from 0.10 (std, at initialisation) to 0.002, and swapping
-every branch's deep features for another window's moves validation PSNR by 0.001 dB: nothing
-behind the fusion (pyramid, alignment, landmarks) reaches the output.
+branch learns the shallow path first and silences the deep one: nothing behind the fusion
+(pyramid, alignment, landmarks) reaches the output (the measurements: docs/training-status.md).
 
 ``DeepSupervision`` adds one head per branch (enhancement, interpolation) mapping the deep
 features alone, (N, C, S, S), to an RGB residual for the branch's base image (frame t, the
 neighbours' mean), scored with the branch loss against the sharp frame, so that the deep path
-has a gradient of its own. In 2200 CPU steps the enhancement head's image stayed at the
-blurred input's PSNR, yet the shipped finenet-lite trained this way moves by 0.125 of a level
-with another window's deep features, runs/lite5 by 0.0047 (docs/training-status.md). The
-heads live in the trainer, not in the model: checkpoints, exported graphs and inference are
-unchanged.
+has a gradient of its own (what it changed: docs/training-status.md). The heads live in the
+trainer, not in the model: checkpoints, exported graphs and inference are unchanged.
 """
 
 from __future__ import annotations
