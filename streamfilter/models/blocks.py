@@ -62,9 +62,8 @@ def zero_image_heads(model: nn.Module) -> nn.Module:
     """Zero every ``ImageHead``: each branch then starts as exactly the image its residual is
     added to (frame t, the neighbours' mean, the branches' mean), with live features behind it.
 
-    Started from random heads, FineNet-lite's enhancement branch began 7 dB below its input and
-    escaped by shrinking every activation of the branch towards zero; it then stayed at the
-    identity up to its last validation at step 1000 (docs/training-status.md)."""
+    Started from random heads, a branch begins far below its input and escapes by shrinking
+    every activation towards zero, then stays at the identity (docs/training-status.md)."""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, ImageHead):

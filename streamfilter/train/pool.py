@@ -1,8 +1,8 @@
 """A fixed pool of training windows, synthesised once, cached on disk, drawn from every step.
 
-Synthesising a window (cut, blur, compression, landmark fits) takes 50-90 ms of a CPU core,
-several times what a small model's step spends per window, so on-the-fly windows leave the
-step waiting. A pool of N windows is synthesised once, in parallel, and stored under the
+Synthesising a window (cut, blur, compression, landmark fits) costs several times what a
+small model's step spends per window (``pool_synthesis_s_per_window`` and ``data_wait`` in
+bench/results/train.json), so on-the-fly windows leave the step waiting. A pool of N windows is synthesised once, in parallel, and stored under the
 cache directory, keyed by the sources, the window configuration, the seed and N; every run
 with the same key reads the same windows. Window j is drawn with
 ``default_rng([seed, POOL_STREAM, j])`` and batch i picks its windows with
