@@ -149,7 +149,7 @@ class Pipeline:
                                 options=output_options or {})
         encoder = encoder or EncoderOptions()
         source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect,
-                             timeout=input_timeout if source_at.waits else None)
+                             timeout=input_timeout)
         try:
             sink = VideoSink(sink_at, output_format=muxer, options=output_options or {}, encoder=encoder,
                              compare=compare, crash_safe=crash)

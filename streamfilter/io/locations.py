@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -78,10 +79,10 @@ class Location:
     graph: bool = False
     """Whether ``text`` is an FFmpeg filter graph (a ``-f lavfi`` device)."""
 
-    @property
+    @cached_property
     def is_live(self) -> bool:
         """Live sources (devices, network streams, paced filter graphs) must never be stalled
-        by back-pressure."""
+        by back-pressure (worked out once: the source asks for every frame)."""
         if self.graph:
             return not set(PACING_FILTERS).isdisjoint(graph_filters(self.text))
         return self.kind in ("network", "device")

@@ -62,7 +62,7 @@ class VideoSource:
     """An opened input with its first video stream selected for threaded decoding.
 
     ``timeout``: seconds a pipe or live input may send nothing, opening included, before the
-    source gives up on it (None: no limit; files have none).
+    source gives up on it (None: no limit; inputs that never wait, ``Location.waits``, have none).
     """
 
     def __init__(self, location: Location, *, input_format: str | None = None,
@@ -75,7 +75,7 @@ class VideoSource:
         self.input_format = input_format
         self.options = dict(options or {})
         self.reconnects_left = reconnect if location.kind == "network" else 0
-        self.timeout = None if location.kind == "file" else timeout
+        self.timeout = timeout if location.waits else None
         self._open(cancelled=lambda: False)
 
     def _open(self, cancelled: Callable[[], bool]) -> bool:
