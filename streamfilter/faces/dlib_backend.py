@@ -10,17 +10,26 @@ shape predictor holds it, so the points are fitted by :mod:`.shape_cascade` inst
 reads the same file and releases it. The face stage runs in the pipeline's
 analysis thread beside inference and encoding; a process pool would add a frame copy between
 processes (2.7 MB at 720p), and tracking is sequential anyway.
+
+dlib builds its frontal face detector by decoding a compressed copy embedded in the library,
+a quarter of a second or more on every start; :func:`frontal_face_detector` saves it once,
+serialised, into ``user_cache_dir()/face-detector`` and loads that file (about a millisecond)
+afterwards.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..cachedir import user_cache_dir
 from ..errors import UsageError, WeightsMissingError
 from .shape_cascade import read_cascade
 from .types import Detection, Fit
@@ -28,6 +37,43 @@ from .types import Detection, Fit
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 DETECTOR_WINDOW = 80
 """The HOG detector's smallest face (pixels) at the resolution it runs on."""
+
+log = logging.getLogger(__name__)
+
+
+def detector_cache_path() -> Path:
+    """Where the serialised frontal face detector of the installed dlib is cached."""
+    import dlib
+
+    return user_cache_dir() / "face-detector" / f"frontal-dlib-{dlib.__version__}.svm"
+
+
+def frontal_face_detector():
+    """dlib's HOG frontal face detector, loaded from the user cache when saved there before,
+    else built from the copy inside dlib and saved (a damaged cache file is replaced)."""
+    import dlib
+
+    path = detector_cache_path()
+    if path.is_file():
+        try:
+            return dlib.fhog_object_detector(str(path))
+        except RuntimeError:
+            log.warning("the cached face detector %s is damaged: building it again", path)
+    detector = dlib.get_frontal_face_detector()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(dir=path.parent, prefix=".staging-", suffix=".svm")
+        os.close(handle)
+        try:
+            detector.save(staging)
+            os.replace(staging, path)
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
+    except (OSError, RuntimeError) as exc:
+        log.warning("cannot cache the face detector in %s (%s): it is built again on every start",
+                    path.parent, getattr(exc, "strerror", None) or exc)
+    return detector
 
 
 def predictor_path() -> Path:
@@ -70,12 +116,10 @@ class DlibDetector:
             raise UsageError(f"min_face_size must be >= 1, got {min_face_size}")
         if max_side < DETECTOR_WINDOW:
             raise UsageError(f"detector max_side must be >= {DETECTOR_WINDOW}, got {max_side}")
-        import dlib
-
         self.min_face_size = min_face_size
         self.max_side = max_side
         self.threshold = threshold
-        self._detector = dlib.get_frontal_face_detector()
+        self._detector = frontal_face_detector()
 
     def scale_for(self, width: int, height: int) -> float:
         """The factor a ``width`` x ``height`` frame is shrunk by before detection."""
