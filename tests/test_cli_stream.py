@@ -243,6 +243,11 @@ def test_secrets_of_an_unreachable_url_are_not_printed(url, tmp_path, capsys):
     (["--crf", "nan"], "--crf"),
     (["--max-memory", "-1"], "--max-memory"),
     (["--max-memory", "4G"], "--max-memory"),
+    (["--codec-option", "tnue=film"], "libx264 has no option 'tnue'"),
+    (["--codec-option", "tune=no-such-tune"], "libx264 refuses this value"),
+    (["--codec-option", "tune"], "KEY=VALUE"),
+    (["--input-option", "rw_timout=5"], "FFmpeg has no option 'rw_timout'"),
+    (["--output-option", "movflag=+faststart"], "FFmpeg has no option 'movflag'"),
 ])
 def test_bad_values_are_one_usage_line_before_the_input_is_opened(tmp_path, capfd, args, message):
     missing, out = tmp_path / "missing.mp4", tmp_path / "out.mp4"
@@ -250,6 +255,23 @@ def test_bad_values_are_one_usage_line_before_the_input_is_opened(tmp_path, capf
     err = capfd.readouterr().err
     assert code == 2 and message in one_error_line(err), err
     assert not out.exists()
+
+
+def test_codec_options_reach_the_encoder(clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    code, err = stream([clip, out, "-q", "--crf", "20", "--codec-option", "x264-params=keyint=7",
+                        "--codec-option", "tune=film"], capsys)
+    assert code == 0, err
+    settings = out.read_bytes()  # x264 writes its settings into the stream (an SEI message)
+    assert b"keyint=7 " in settings and b" crf=20.0 " in settings and b" psy_rd=1.00:0.15 " in settings
+
+
+def test_known_input_and_output_options_are_accepted(clip, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    code, err = stream([clip, out, "-q", "--input-option", "probesize=100000", "--output-option",
+                        "movflags=+faststart"], capsys)
+    assert code == 0, err
+    assert out.read_bytes()[4:8] == b"ftyp" and out.read_bytes().index(b"moov") < out.read_bytes().index(b"mdat")
 
 
 def test_output_path_too_long_is_a_usage_error(clip, tmp_path, capsys):

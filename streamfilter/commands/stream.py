@@ -117,6 +117,8 @@ def stop_on_signals() -> Iterator[SignalStop]:
 @click.option("--preset", help="Encoder preset, e.g. ultrafast ... veryslow for libx264.")
 @click.option("--pix-fmt", help="Encoder pixel format (default: the input's, when the encoder takes it).")
 @click.option("--bitrate", help="Target video bitrate, e.g. 4M or 800k.")
+@click.option("--codec-option", multiple=True, metavar="K=V",
+              help="Encoder option (repeatable), e.g. tune=film or x264-params=keyint=60.")
 @click.option("--model", default="auto", show_default=True,
               help="none (passthrough), auto (the trained weights shipped for the device), a model name "
                    "(see 'facedeblur models'), a checkpoint, or identity (face path only).")
@@ -153,7 +155,8 @@ def stop_on_signals() -> Iterator[SignalStop]:
 @debug_option
 def stream(input_: str, output: str, input_format: str | None, output_format: str | None,
            input_option: tuple[str, ...], output_option: tuple[str, ...], codec: str, crf: int | None,
-           preset: str | None, pix_fmt: str | None, bitrate: str | None, model: str, engine: str, device: str,
+           preset: str | None, pix_fmt: str | None, bitrate: str | None, codec_option: tuple[str, ...],
+           model: str, engine: str, device: str,
            landmarks: str, max_faces: int, min_face_size: int, blur_gate: float, compare: bool, stats_path: str | None,
            latency_budget: float, reconnect: int, input_timeout: float, max_memory: int, crash_safe: str,
            overwrite: bool, quiet: bool, verbose: bool, debug: bool) -> None:
@@ -163,6 +166,7 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
     re-encoded (with a warning) where the output container cannot take it.
     """
     from ..factory import ProcessorOptions, make_processor  # numpy, av, numba: not loaded for --help
+    from ..io.ffoptions import check_option_names
     from ..io.sink import EncoderOptions, plan_crash_safe
     from ..pipeline import Pipeline
     from ..progress import Progress
@@ -170,7 +174,10 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
     configure_logging(quiet=quiet, verbose=verbose)
     input_options = parse_options(input_option, flag="--input-option")
     output_options = parse_options(output_option, flag="--output-option")
-    encoder = EncoderOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, bitrate=bitrate)
+    check_option_names(input_options, flag="--input-option")
+    check_option_names(output_options, flag="--output-option")
+    encoder = EncoderOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, bitrate=bitrate,
+                             extra=tuple(parse_options(codec_option, flag="--codec-option").items()))
     source_at = parse_input(input_, input_format=input_format)
     sink_at, muxer = parse_output(output, output_format=output_format)
     check_input(source_at)

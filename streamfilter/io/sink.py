@@ -57,13 +57,16 @@ def parse_bitrate(text: str) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class EncoderOptions:
-    """``-c``, ``--crf``, ``--preset``, ``--pix-fmt`` and ``--bitrate``, checked up front."""
+    """``-c``, ``--crf``, ``--preset``, ``--pix-fmt``, ``--bitrate`` and the repeated
+    ``--codec-option K=V`` (``extra``), checked up front: an option the encoder does not
+    consume, or a value it refuses, is a ``UsageError``."""
 
     codec: str = "libx264"
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
     bitrate: str | None = None
+    extra: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -80,12 +83,32 @@ class EncoderOptions:
                 raise CodecError(f"{self.codec} cannot encode --pix-fmt {self.pix_fmt!r}; allowed: {', '.join(allowed)}")
         if self.bitrate is not None:
             parse_bitrate(self.bitrate)
-        if self.preset is not None and not self._opens({"preset": self.preset}) and self._opens({}):
+        if self.preset is not None and self._opens({"preset": self.preset}) is None and self._opens({}) is not None:
             raise UsageError(f"--preset {self.preset!r} is not a preset of {self.codec}")
+        if self.extra:
+            self._check_extra()
 
-    def _opens(self, options: dict[str, str]) -> bool:
-        """Whether the encoder opens for a small picture with ``options`` (what the encoder
-        prints meanwhile, and when it is freed, is silenced)."""
+    def _check_extra(self) -> None:
+        """Each ``--codec-option`` alone, then all together (an encoder that does not open for
+        a small picture at all is not judged)."""
+        if self._opens({}) is None:
+            return
+        for key, value in self.extra:
+            unused = self._opens({key: value})
+            if unused is None:
+                raise UsageError(f"--codec-option {key}={value}: {self.codec} refuses this value "
+                                 f"(see `ffmpeg -h encoder={self.codec}`)")
+            if key in unused:
+                raise UsageError(f"--codec-option {key}={value}: {self.codec} has no option {key!r} "
+                                 f"(see `ffmpeg -h encoder={self.codec}`)")
+        if self._opens(self.codec_options()) is None:
+            raise UsageError(f"{self.codec} refuses these options together: "
+                             + " ".join(f"{k}={v}" for k, v in self.codec_options().items()))
+
+    def _opens(self, options: dict[str, str]) -> dict[str, str] | None:
+        """The options the encoder left unused when it opened for a small picture with
+        ``options``, or ``None`` if it did not open (what the encoder prints meanwhile, and
+        when it is freed, is silenced)."""
         with _quiet_stderr():
             ctx = av.CodecContext.create(self.codec, "w")
             ctx.width, ctx.height, ctx.time_base = 64, 64, Fraction(1, 25)
@@ -93,18 +116,20 @@ class EncoderOptions:
             ctx.options = options
             try:
                 ctx.open()
+                return dict(ctx.options)
             except (av.FFmpegError, ValueError):
-                return False
+                return None
             finally:
                 del ctx
-        return True
 
     def codec_options(self) -> dict[str, str]:
+        """What the encoder is opened with: ``--crf``, ``--preset``, then ``--codec-option``."""
         options = {}
         if self.crf is not None:
             options["crf"] = str(self.crf)
         if self.preset is not None:
             options["preset"] = self.preset
+        options.update(self.extra)
         return options
 
     def pixel_format(self, decoded: str) -> str:
