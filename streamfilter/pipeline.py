@@ -139,20 +139,26 @@ class Pipeline:
         off (``io/crashsafe.py``), checked before the input is opened, as ``ring_capacity`` is.
         ``max_memory``: the frame memory budget in bytes (None: none); an input too large for
         it is refused before the output is written.
+
+        The pipeline owns ``processor`` from the call on: closed with the pipeline, or here
+        when opening fails.
         """
-        windows_in_flight(processor)
-        check_capacity(ring_capacity, processor.radius)
-        source_at = parse_input(input, input_format=input_format)
-        sink_at, muxer = parse_output(output, output_format=output_format)
-        check_paths(source_at, sink_at, overwrite=overwrite)
-        crash = plan_crash_safe(crash_safe, source=source_at, sink=sink_at, output_format=muxer,
-                                options=output_options or {})
-        encoder = encoder or EncoderOptions()
-        source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect,
-                             timeout=input_timeout)
         try:
-            sink = VideoSink(sink_at, output_format=muxer, options=output_options or {}, encoder=encoder,
-                             compare=compare, crash_safe=crash)
+            windows_in_flight(processor)
+            check_capacity(ring_capacity, processor.radius)
+            source_at = parse_input(input, input_format=input_format)
+            sink_at, muxer = parse_output(output, output_format=output_format)
+            check_paths(source_at, sink_at, overwrite=overwrite)
+            crash = plan_crash_safe(crash_safe, source=source_at, sink=sink_at, output_format=muxer,
+                                    options=output_options or {})
+            source = VideoSource(source_at, input_format=input_format, options=input_options, reconnect=reconnect,
+                                 timeout=input_timeout)
+        except BaseException:
+            processor.close()
+            raise
+        try:
+            sink = VideoSink(sink_at, output_format=muxer, options=output_options or {},
+                             encoder=encoder or EncoderOptions(), compare=compare, crash_safe=crash)
             try:
                 return cls(source, sink, processor, ring_capacity=ring_capacity, latency_budget=latency_budget,
                            max_memory=max_memory)
@@ -161,6 +167,7 @@ class Pipeline:
                 raise
         except BaseException:
             source.close()
+            processor.close()
             raise
 
     def __enter__(self) -> Pipeline:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from media import audio_payloads, make_clip, video_frames, video_pts
-from streamfilter.errors import InputError, StageError, UsageError
+from streamfilter.errors import InputError, OutputError, StageError, UsageError
 from streamfilter.frames import FrameWindow
 from streamfilter.io.locations import DEFAULT_INPUT_TIMEOUT_S
 from streamfilter.io.sink import EncoderOptions
@@ -172,6 +172,25 @@ def test_a_raising_processor_stops_the_pipeline_with_one_error(tmp_path):
     assert error.stage == "process" and "boom in the model" in str(error)
     assert processor.closed
     assert not [t for t in threading.enumerate() if t.name.startswith("facedeblur-")]
+
+
+@pytest.mark.parametrize(("failure", "error"), [("missing input", InputError), ("missing output folder", OutputError),
+                                              ("ring too small", ValueError), ("memory budget", InputError)])
+def test_a_pipeline_that_fails_to_open_closes_its_processor(tmp_path, failure, error):
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, frames=3)
+    kwargs = {"ring_capacity": 2} if failure == "ring too small" else {}
+    if failure == "memory budget":
+        kwargs["max_memory"] = 1
+    if failure == "missing input":
+        src = tmp_path / "missing.mp4"
+    if failure == "missing output folder":
+        dst = tmp_path / "missing" / "out.mp4"
+    processor = RaisingProcessor(at=-1)
+    with pytest.raises(error):
+        Pipeline.open(str(src), str(dst), processor=processor, **kwargs)
+    assert processor.closed
+    assert not dst.exists()
 
 
 class OrderRecordingProcessor(Passthrough):

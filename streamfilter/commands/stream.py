@@ -189,16 +189,12 @@ def stream(input_: str, output: str, input_format: str | None, output_format: st
     processor = make_processor(ProcessorOptions(model=model, engine=engine, device=device, landmarks=landmarks,
                                                 max_faces=max_faces, min_face_size=min_face_size, blur_gate=blur_gate))
     with stop_on_signals() as stop:
-        try:
-            stop.pipeline = Pipeline.open(input_, output, processor=processor, input_format=input_format,
-                                          output_format=output_format, input_options=input_options,
-                                          output_options=output_options, encoder=encoder, compare=compare,
-                                          reconnect=reconnect, overwrite=overwrite,
-                                          latency_budget=latency_budget / 1e3, input_timeout=input_timeout or None,
-                                          crash_safe=crash_safe, max_memory=max_memory * 2**20 or None)
-        except BaseException:
-            processor.close()
-            raise
+        stop.pipeline = Pipeline.open(input_, output, processor=processor, input_format=input_format,
+                                      output_format=output_format, input_options=input_options,
+                                      output_options=output_options, encoder=encoder, compare=compare,
+                                      reconnect=reconnect, overwrite=overwrite,
+                                      latency_budget=latency_budget / 1e3, input_timeout=input_timeout or None,
+                                      crash_safe=crash_safe, max_memory=max_memory * 2**20 or None)
         pipeline = stop.pipeline
         log = logging.getLogger("streamfilter")
         info = pipeline.info

@@ -142,13 +142,8 @@ def model_processor(model: str, options: EvalOptions, clip: Clip) -> Processor:
 def run_model(source: Path, target: Path, model: str, *, options: EvalOptions, clip: Clip, progress: bool,
               label: str) -> dict:
     """Run the full pipeline with ``model`` from ``source`` (``clip`` blurred) to a lossless ``target``; its stats."""
-    processor = model_processor(model, options, clip)
-    try:
-        pipeline = Pipeline.open(str(source), str(target), processor=processor, overwrite=True,
-                                 encoder=EncoderOptions(codec=LOSSLESS_CODEC, pix_fmt=LOSSLESS_PIX_FMT))
-    except BaseException:
-        processor.close()
-        raise
+    pipeline = Pipeline.open(str(source), str(target), processor=model_processor(model, options, clip),
+                             overwrite=True, encoder=EncoderOptions(codec=LOSSLESS_CODEC, pix_fmt=LOSSLESS_PIX_FMT))
     bar = Progress(len(clip.frames), enabled=progress, label=label)
     try:
         with pipeline:
