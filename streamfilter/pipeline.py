@@ -163,7 +163,7 @@ class Pipeline:
                 return cls(source, sink, processor, ring_capacity=ring_capacity, latency_budget=latency_budget,
                            max_memory=max_memory)
             except BaseException:
-                sink.container.close()
+                sink.close(flush=False)
                 raise
         except BaseException:
             source.close()
@@ -231,7 +231,7 @@ class Pipeline:
             channel.drain()
         self.ring.clear()
         if not self._started:
-            self.sink.container.close()
+            self.sink.close(flush=False)
         self.stats.drops = self.ring.dropped
         self.stats.stop()
         if busy:

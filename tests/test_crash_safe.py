@@ -4,9 +4,13 @@ refused, never overridden."""
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
 import signal
 import struct
 import subprocess
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +21,8 @@ import pytest
 from media import PASSTHROUGH_COMMAND, audio_payloads, make_clip, make_nut_clip, seconds, video_pts
 from streamfilter.cli import load_command, run
 from streamfilter.errors import UsageError
-from streamfilter.io.crashsafe import plan
+from streamfilter.io import crashsafe
+from streamfilter.io.crashsafe import DiskSync, plan
 from streamfilter.io.locations import parse_input, parse_output
 
 FRAMES = 250
@@ -207,3 +212,64 @@ def test_auto_is_off_for_files_and_network_outputs_and_warns_for_other_muxers():
     assert plan_for("auto", "out.mkv", muxer="matroska").options == {"flush_packets": "1", "cluster_time_limit": "1000"}
     with pytest.raises(UsageError, match="--crash-safe must be one of"):
         plan_for("sometimes", "out.mp4")
+
+
+@pytest.fixture
+def fsyncs(monkeypatch):
+    """The (device, inode) of every file or folder fsync'ed from now on."""
+    synced = []
+    real = os.fsync
+
+    def recording(fd):
+        info = os.fstat(fd)
+        synced.append((info.st_dev, info.st_ino))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    return synced
+
+
+def identity(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+def test_disk_sync_syncs_the_file_once_it_exists_its_folder_once_and_at_close(tmp_path, fsyncs):
+    path = tmp_path / "out.mkv"
+    sync = DiskSync(path, interval=0.02)
+    time.sleep(0.1)
+    assert fsyncs == [] and sync.syncs == 0
+    path.write_bytes(b"x")
+    deadline = time.monotonic() + WAIT_S
+    while sync.syncs < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    before = sync.syncs
+    sync.close()
+    assert sync.syncs == before + 1 >= 4
+    assert fsyncs.count(identity(tmp_path)) == 1
+    assert fsyncs.count(identity(path)) == sync.syncs
+    assert not [t for t in threading.enumerate() if t.name == "facedeblur-sync"]
+
+
+def test_disk_sync_warns_once_where_fsync_fails(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "out.mkv"
+    path.write_bytes(b"x")
+
+    def refusing(fd):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(os, "fsync", refusing)
+    with caplog.at_level(logging.WARNING, logger=crashsafe.__name__):
+        sync = DiskSync(path, interval=0.02)
+        time.sleep(0.15)
+        sync.close()
+    assert caplog.text.count("cannot fsync") == 1 and sync.syncs == 0
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_a_crash_safe_file_output_is_synced_to_the_disk(mp4_clip, tmp_path, capsys, fsyncs, mode):
+    out = tmp_path / "out.mkv"
+    code, err = stream([mp4_clip, out, "--crash-safe", mode], capsys)
+    assert code == 0, err
+    assert (identity(out) in fsyncs) == (mode == "on")
+    assert not [t for t in threading.enumerate() if t.name == "facedeblur-sync"]

@@ -18,6 +18,9 @@ to the muxer's options:
 - MPEG-TS, FLV and NUT are written packet by packet already.
 - Every muxer: ``flush_packets=1``, the IO buffer is handed to the system after each packet;
   by default a file's is only once it holds 256 KiB (the file protocol's packet size, file.c).
+- A file output: :class:`DiskSync` makes the system write it to the disk (``fsync``) every
+  ``SYNC_S`` seconds and at the end, and its folder once; without it a power loss could also
+  take what the system still held in memory (Linux writes dirty pages after up to 30 s).
 
 The user's own ``--output-option`` values are kept: their ``movflags`` are merged with these,
 refused with ``faststart`` (which rewrites a finished file) or when they clear one of them; a
@@ -26,13 +29,20 @@ refused with ``faststart`` (which rewrites a finished file) or when they clear o
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
+from pathlib import Path
+
 from ..errors import UsageError
 from .locations import Location
+
+log = logging.getLogger(__name__)
 
 CrashSafeMode = Literal["auto", "on", "off"]
 MODES: tuple[CrashSafeMode, ...] = ("auto", "on", "off")
@@ -42,6 +52,8 @@ KEYFRAME_INTERVAL_S = Fraction(2)
 FRAGMENT_S = 1
 """Shortest MP4 fragment: intra-only codecs (every frame a keyframe) are not cut per frame."""
 CLUSTER_MS = 1000
+SYNC_S = 2.0
+"""Seconds between two ``fsync`` calls of a crash-safe file output."""
 
 MOV_MUXERS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "psp", "ismv", "f4v"})
 MATROSKA_MUXERS = frozenset({"matroska", "webm"})
@@ -119,3 +131,53 @@ def _merge_movflags(user: str | None) -> str:
             raise UsageError(f"--output-option movflags={user} clears {flag}, which crash-safe MP4 needs; "
                              f"pass --crash-safe off to use it")
     return user + ours
+
+
+class DiskSync:
+    """``fsync`` of the file at ``path`` every ``interval`` seconds from a background thread,
+    once it exists (the muxer creates it with its first packet), its folder once, and the file
+    a last time at :meth:`close`. A file system that refuses ``fsync`` gets one warning."""
+
+    def __init__(self, path: Path, *, interval: float = SYNC_S):
+        self.path = path
+        self.interval = interval
+        self.syncs = 0
+        self._fd: int | None = None
+        self._failed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="facedeblur-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sync()
+
+    def _sync(self) -> None:
+        if self._failed:
+            return
+        try:
+            if self._fd is None:
+                try:
+                    self._fd = os.open(self.path, os.O_RDONLY)
+                except FileNotFoundError:
+                    return
+                folder = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
+            os.fsync(self._fd)
+            self.syncs += 1
+        except OSError as exc:
+            self._failed = True
+            log.warning("cannot fsync %s (%s): a power loss may take what the system has not written yet",
+                        self.path, exc.strerror or exc)
+
+    def close(self) -> None:
+        """Stop the thread, then sync a last time (call after the container is closed)."""
+        self._stop.set()
+        self._thread.join()
+        self._sync()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -35,7 +35,7 @@ from ..stage import END, Channel, Flow, Stage
 from ..stats import Stats
 from . import audio, crashsafe
 from .audio import AudioRoute
-from .crashsafe import CrashSafe
+from .crashsafe import CrashSafe, DiskSync
 from .locations import Location, redact
 from .planes import rgb_to_frame
 from .reader import check_format
@@ -194,6 +194,8 @@ class VideoSink:
             log.warning(self.crash_safe.note)
         if self.crash_safe.enabled:
             log.info(self.crash_safe.describe())
+        self._disk_sync = (DiskSync(location.path) if self.crash_safe.enabled and location.path is not None
+                           else None)
         self.video: av.video.stream.VideoStream | None = None
         self.routes: list[AudioRoute] = []
         self._pix_fmt = ""
@@ -280,7 +282,11 @@ class VideoSink:
                 for route in self.routes:
                     audio.flush(route, self.container)
         finally:
-            self.container.close()
+            try:
+                self.container.close()
+            finally:
+                if self._disk_sync is not None:
+                    self._disk_sync.close()
 
 
 class SinkStage(Stage):
