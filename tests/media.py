@@ -8,12 +8,13 @@ another, each ending the way a real one can (reset, closed, silent).
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -155,6 +156,126 @@ def make_nut_clip(folder: Path, frames: int) -> Path:
     return path
 
 
+LIVE_RATE = 25
+LIVE_SAMPLE_RATE = 44100
+LIVE_SIZE = (160, 120)
+
+
+def send_live(container: av.container.OutputContainer, frames: int, *, audio: str, first_picture: int = 0,
+              connected: Callable[[], bool] = lambda: True) -> tuple[av.video.stream.VideoStream,
+                                                                     av.audio.stream.AudioStream, int]:
+    """Mux ``frames`` pictures (``frame_image`` from ``first_picture`` on), 160x120 H.264 at 25
+    fps, pts from 0 like a freshly started encoder, with a 440 Hz mono sine in ``audio`` (aac,
+    mp2), into ``container`` in real time, each packet written at once, until ``connected()``
+    turns false. The two streams (to flush) and the frames sent."""
+    video = container.add_stream("libx264", rate=LIVE_RATE, options={"preset": "ultrafast", "tune": "zerolatency"})
+    video.width, video.height = LIVE_SIZE
+    video.pix_fmt = "yuv420p"
+    sound = container.add_stream(audio, rate=LIVE_SAMPLE_RATE)
+    sound.codec_context.layout = "mono"
+    step = LIVE_SAMPLE_RATE // LIVE_RATE
+    started, sent = time.monotonic(), 0
+    for i in range(frames):
+        picture = av.VideoFrame.from_ndarray(frame_image(first_picture + i, *LIVE_SIZE), format="rgb24")
+        picture.pts, picture.time_base = i, Fraction(1, LIVE_RATE)
+        container.mux(video.encode(picture))
+        t = (i * step + np.arange(step)) / LIVE_SAMPLE_RATE
+        tone = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+                                          format="fltp", layout="mono")
+        tone.sample_rate, tone.pts, tone.time_base = LIVE_SAMPLE_RATE, i * step, Fraction(1, LIVE_SAMPLE_RATE)
+        container.mux(sound.encode(tone))
+        if not connected():
+            break
+        sent += 1
+        time.sleep(max(0.0, started + (i + 1) / LIVE_RATE - time.monotonic()))
+    return video, sound, sent
+
+
+class RtmpPublishers(threading.Thread):
+    """Publishers of ``url`` on an RTMP server, once ``ready()`` returns, one after another,
+    ``gap_s`` apart: each publishes ``frames`` frames of ``send_live`` (pictures numbered on
+    across publishers) with AAC audio and unpublishes. ``sent``: the frames each published."""
+
+    def __init__(self, url: str, frames: Sequence[int], *, gap_s: float, ready: Callable[[], None]):
+        super().__init__(name="rtmp-publishers", daemon=True)
+        self.url, self.frames, self.gap_s, self.ready = url, list(frames), gap_s, ready
+        self.sent: list[int] = []
+
+    def run(self) -> None:
+        self.ready()
+        for k, frames in enumerate(self.frames):
+            if k:
+                time.sleep(self.gap_s)
+            with av.open(self.url, "w", format="flv", container_options={"flush_packets": "1"}) as container:
+                video, sound, sent = send_live(container, frames, audio="aac", first_picture=sum(self.sent))
+                container.mux(video.encode(None))
+                container.mux(sound.encode(None))
+            self.sent.append(sent)
+
+
+LIVE_STEP_S = 1 / LIVE_RATE
+LIVE_GAP_S = 0.25
+"""The most that a live recording's timestamps may jump forward where one sender follows
+another (beyond the frames dropped), and the longest stretch without audio."""
+LIVE_AUDIO_LOST_S = 0.3
+"""Audio a sender may fail to deliver (the audio its muxer still held at a reset, the
+encoder's priming)."""
+
+
+@dataclass
+class Decoded:
+    video: list[float]
+    """Frame times, seconds."""
+    audio: list[tuple[float, float]]
+    """(start, duration) of each audio frame in decoding order, seconds."""
+    errors: list[str]
+    """What FFmpeg logged at error level while decoding."""
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(duration for _, duration in self.audio)
+
+
+def decode(path: Path) -> Decoded:
+    """Decode every video and audio frame of ``path``, with FFmpeg's errors."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs, av.open(str(path)) as container:
+            assert len(container.streams.audio) == 1, container.streams
+            video, audio = [], []
+            for frame in container.decode(video=0, audio=0):
+                at = float(frame.pts * frame.time_base)
+                if isinstance(frame, av.VideoFrame):
+                    video.append(at)
+                else:
+                    audio.append((at, frame.samples / frame.sample_rate))
+    finally:
+        av.logging.set_level(level)
+    return Decoded(video, audio, [message for level, _, message in logs if level <= av.logging.ERROR])
+
+
+def assert_one_continuous_stream(out: Path, sent: list[int]) -> None:
+    """Every frame sent is read and, unless the live input dropped it (consumer too slow),
+    written, in one stream whose video and audio run on across each new sender."""
+    stats = json.loads(out.with_suffix(".json").read_text())
+    assert stats["frames_in"] == sum(sent), f"{stats['frames_in']} frames read of {sent} sent"
+    got = decode(out)
+    assert not got.errors, got.errors
+    assert len(got.video) == stats["frames_out"] == sum(sent) - stats["drops"], (len(got.video), stats)
+    steps = [b - a for a, b in zip(got.video, got.video[1:])]
+    assert min(steps) > 0, f"video goes back at frame {steps.index(min(steps)) + 1}: {got.video}"
+    jump = max(steps)
+    assert jump <= LIVE_GAP_S + stats["drops"] * LIVE_STEP_S, f"video jumps {jump:.3f} s at frame {steps.index(jump) + 1}"
+    starts = [start for start, _ in got.audio]
+    assert all(b > a for a, b in zip(starts, starts[1:])), f"audio timestamps do not increase: {starts}"
+    holes = [b[0] - (a[0] + a[1]) for a, b in zip(got.audio, got.audio[1:])]
+    assert max(holes) <= LIVE_GAP_S, f"no audio for {max(holes):.3f} s from {got.audio[holes.index(max(holes))][0]:.3f} s"
+    video_s = got.video[-1] + LIVE_STEP_S - got.video[0]
+    assert got.audio_seconds >= video_s - LIVE_AUDIO_LOST_S * len(sent), (got.audio_seconds, video_s)
+    assert got.audio[0][0] <= got.video[0] + LIVE_GAP_S and got.audio[-1][0] >= got.video[-1] - LIVE_GAP_S - LIVE_AUDIO_LOST_S
+
+
 @dataclass(frozen=True)
 class Segment:
     """What one sender of a ``Publisher`` sends, and how it ends: ``reset`` (the connection is
@@ -186,16 +307,13 @@ class Publisher(threading.Thread):
     """A live stream on ``127.0.0.1:port``: one ``Segment`` per connection, in turn, then the
     port is closed (a further connection is refused).
 
-    Each sender muxes ``container_format`` (mpegts, or flv as RTMP carries) to the connection as
-    it is made: 160x120 H.264 at 25 fps in real time, each packet written at once, its pts from
-    0 like a freshly started encoder, and a 440 Hz mono sine in ``audio`` (aac, mp2). ``sent``:
-    the frames each connection was sent; a sender nobody connects to within ``accept_s`` ends
-    the publisher.
+    Each sender muxes ``send_live``'s stream (audio in ``audio``: aac, mp2) as
+    ``container_format`` (mpegts, or flv as RTMP carries) to the connection as it is made.
+    ``sent``: the frames each connection was sent; a sender nobody connects to within
+    ``accept_s`` ends the publisher.
     """
 
-    RATE = 25
-    SAMPLE_RATE = 44100
-    SIZE = (160, 120)
+    RATE = LIVE_RATE
 
     def __init__(self, segments: Sequence[Segment], *, container_format: str = "mpegts", audio: str = "aac",
                  accept_s: float = 20.0):
@@ -230,27 +348,9 @@ class Publisher(threading.Thread):
         if self.container_format == "mpegts":
             options["pes_payload_size"] = "0"  # each audio packet written at once, as video is
         container = av.open(wire, "w", format=self.container_format, container_options=options)
-        video = container.add_stream("libx264", rate=self.RATE, options={"preset": "ultrafast", "tune": "zerolatency"})
-        video.width, video.height = self.SIZE
-        video.pix_fmt = "yuv420p"
-        sound = container.add_stream(self.audio, rate=self.SAMPLE_RATE)
-        sound.codec_context.layout = "mono"
-        step = self.SAMPLE_RATE // self.RATE
-        started, sent = time.monotonic(), 0
-        for i in range(segment.frames):
-            picture = av.VideoFrame.from_ndarray(frame_image(self._pictures, *self.SIZE), format="rgb24")
-            picture.pts, picture.time_base = i, Fraction(1, self.RATE)
-            container.mux(video.encode(picture))
-            t = (i * step + np.arange(step)) / self.SAMPLE_RATE
-            tone = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
-                                              format="fltp", layout="mono")
-            tone.sample_rate, tone.pts, tone.time_base = self.SAMPLE_RATE, i * step, Fraction(1, self.SAMPLE_RATE)
-            container.mux(sound.encode(tone))
-            if not wire.open:
-                break
-            sent += 1
-            self._pictures += 1
-            time.sleep(max(0.0, started + (i + 1) / self.RATE - time.monotonic()))
+        video, sound, sent = send_live(container, segment.frames, audio=self.audio, first_picture=self._pictures,
+                                       connected=lambda: wire.open)
+        self._pictures += sent
         container.mux(video.encode(None))
         container.mux(sound.encode(None))  # also lets the muxer write the video it held to interleave
         if segment.end == "reset":

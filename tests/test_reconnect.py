@@ -7,60 +7,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import pytest
 
-from media import PASSTHROUGH_COMMAND, Publisher, Segment, last_line
+from media import PASSTHROUGH_COMMAND, Publisher, Segment, assert_one_continuous_stream, last_line
 
 FRAMES = 50
 """Frames per sender: 2 s at 25 fps (FFmpeg reads 40 of them to open an FLV stream)."""
 RUN_TIMEOUT_S = 40
 """Hard bound on one run of the filter (start-up on a loaded machine included)."""
-STEP_S = 1 / Publisher.RATE
-GAP_S = 0.25
-"""The most that timestamps may jump forward where one sender follows another (beyond the frames
-dropped), and the longest stretch without audio."""
 TIMEOUT = ("--input-timeout", "3")
 """Long enough for FFmpeg to probe a stream sent in real time (FLV: 1.7 s)."""
-AUDIO_LOST_S = 0.3
-"""Audio a sender may fail to deliver per segment (the audio its muxer still held at a reset,
-the encoder's priming)."""
-
-
-@dataclass
-class Decoded:
-    video: list[float]
-    """Frame times, seconds."""
-    audio: list[tuple[float, float]]
-    """(start, duration) of each audio frame in decoding order, seconds."""
-    errors: list[str]
-    """What FFmpeg logged at error level while decoding."""
-
-    @property
-    def audio_seconds(self) -> float:
-        return sum(duration for _, duration in self.audio)
-
-
-def decode(path: Path) -> Decoded:
-    """Decode every video and audio frame of ``path``, with FFmpeg's errors."""
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
-    try:
-        with av.logging.Capture() as logs, av.open(str(path)) as container:
-            assert len(container.streams.audio) == 1, container.streams
-            video, audio = [], []
-            for frame in container.decode(video=0, audio=0):
-                at = float(frame.pts * frame.time_base)
-                if isinstance(frame, av.VideoFrame):
-                    video.append(at)
-                else:
-                    audio.append((at, frame.samples / frame.sample_rate))
-    finally:
-        av.logging.set_level(level)
-    return Decoded(video, audio, [message for level, _, message in logs if level <= av.logging.ERROR])
 
 
 def run_filter(publisher: Publisher, out: Path, *args: str) -> tuple[int, str]:
@@ -74,27 +32,6 @@ def run_filter(publisher: Publisher, out: Path, *args: str) -> tuple[int, str]:
     finally:
         publisher.join(RUN_TIMEOUT_S)
     return done.returncode, done.stderr.decode()
-
-
-def assert_one_continuous_stream(out: Path, sent: list[int]) -> None:
-    """Every frame sent is read and, unless the live input dropped it (consumer too slow),
-    written, in one stream whose video and audio run on across each new sender."""
-    stats = json.loads(out.with_suffix(".json").read_text())
-    assert stats["frames_in"] == sum(sent), f"{stats['frames_in']} frames read of {sent} sent"
-    got = decode(out)
-    assert not got.errors, got.errors
-    assert len(got.video) == stats["frames_out"] == sum(sent) - stats["drops"], (len(got.video), stats)
-    steps = [b - a for a, b in zip(got.video, got.video[1:])]
-    assert min(steps) > 0, f"video goes back at frame {steps.index(min(steps)) + 1}: {got.video}"
-    jump = max(steps)
-    assert jump <= GAP_S + stats["drops"] * STEP_S, f"video jumps {jump:.3f} s at frame {steps.index(jump) + 1}"
-    starts = [start for start, _ in got.audio]
-    assert all(b > a for a, b in zip(starts, starts[1:])), f"audio timestamps do not increase: {starts}"
-    holes = [b[0] - (a[0] + a[1]) for a, b in zip(got.audio, got.audio[1:])]
-    assert max(holes) <= GAP_S, f"no audio for {max(holes):.3f} s from {got.audio[holes.index(max(holes))][0]:.3f} s"
-    video_s = got.video[-1] + STEP_S - got.video[0]
-    assert got.audio_seconds >= video_s - AUDIO_LOST_S * len(sent), (got.audio_seconds, video_s)
-    assert got.audio[0][0] <= got.video[0] + GAP_S and got.audio[-1][0] >= got.video[-1] - GAP_S - AUDIO_LOST_S
 
 
 RECONNECTS = [

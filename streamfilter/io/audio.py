@@ -281,6 +281,21 @@ def add_output_streams(routes: list[AudioRoute], container: av.container.OutputC
         route.output_stream = stream
 
 
+def without_repeated_config(packet: av.Packet, stream: av.audio.stream.AudioStream) -> av.Packet:
+    """``packet``, or a copy of it without its ``new_extradata`` side data where that repeats
+    ``stream``'s codec configuration: an RTMP server sends it again with each new publisher, and
+    Matroska takes it for a change (it writes a second track list, which players read as two
+    more streams)."""
+    if not packet.has_sidedata("new_extradata"):
+        return packet
+    if bytes(packet.get_sidedata("new_extradata")) != bytes(stream.codec_context.extradata or b""):
+        return packet
+    plain = av.Packet(bytes(packet))
+    plain.pts, plain.dts, plain.duration, plain.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+    plain.is_keyframe = packet.is_keyframe
+    return plain
+
+
 def write(route: AudioRoute, item: av.Packet | av.AudioFrame, container: av.container.OutputContainer) -> None:
     """Mux one copied packet, or encode and mux one decoded frame."""
     stream = route.output_stream

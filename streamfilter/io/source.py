@@ -16,6 +16,12 @@ move to the new input's streams, and the new segment is shifted by one offset, f
 audio alike, so that it starts where what was read so far ends: the output stays one stream
 whose timestamps only go forward. When every attempt fails, reading ends as at the end of
 input and the pipeline reports the input as lost.
+
+A live input can also start a new timeline on the same connection: an RTMP server hands its
+players the next publisher's stream, timestamps from 0 again. A packet whose time goes back by
+more than ``JUMP_BACK_S``, or leaps ahead by more than ``JUMP_AHEAD_S``, of its stream's last
+one shifts the offset the same way (with a warning), without reopening anything. Offsets are
+applied to packets, before decoding, so that a decoder sees one timeline.
 """
 
 from __future__ import annotations
@@ -34,13 +40,15 @@ from ..frames import FrameSlot
 from ..ring import FrameRing
 from ..stage import END, POLL_S, Channel, EndOfStream, Flow, Stage
 from ..stats import Stats
-from .audio import AudioRoute, codec_name
+from .audio import AudioRoute, codec_name, without_repeated_config
 from .locations import Location, redact
 from .reader import SILENT, InputReader, Silent
 
 log = logging.getLogger("streamfilter")
 
 RECONNECT_DELAY_S = 1.0
+JUMP_BACK_S = 0.1
+JUMP_AHEAD_S = 10.0
 TRUNCATION_TOLERANCE_S = 0.5
 _DURATION_TAG = re.compile(r"^(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
 
@@ -185,7 +193,9 @@ class SourceStage(Stage):
         self.damage: list[str] = []
         self._index = 0
         self._offset_s = 0.0
-        """Shift of the current input segment (seconds; 0 until a reconnect)."""
+        """Shift of the current input segment (seconds; 0 until a reconnect or a jump)."""
+        self._last_dts_s: dict[int, float] = {}
+        """Per stream index: the shifted decoding time of its last packet (this segment)."""
         self._last_s: float | None = None
         """Time of the last video frame admitted."""
         self._end_s: float | None = None
@@ -261,6 +271,7 @@ class SourceStage(Stage):
                     return False
                 log.warning("reconnecting failed (%s); trying again (%d left)", error, self.source.reconnects_left)
         self._route_audio()
+        self._last_dts_s = {}
         if self._end_s is not None:
             self._offset_s = self._end_s - self.source.start_s()
         return True
@@ -292,9 +303,35 @@ class SourceStage(Stage):
             route = self._by_index.get(packet.stream.index)
             if packet.stream.index == video.index:
                 self._video_flushed = packet.size == 0
+                self._shift(packet)
                 self._decode(packet)
             elif route is not None and packet.dts is not None:
+                self._shift(packet)
                 self._send_audio(route, packet)
+
+    def _shift(self, packet: av.Packet) -> None:
+        """Move ``packet`` by the segment's offset and extend where what was read ends; on a
+        live input, first start a new offset where its time jumps (see the module docstring)."""
+        if packet.time_base is None or packet.dts is None:
+            return
+        at = float(packet.dts * packet.time_base) + self._offset_s
+        last = self._last_dts_s.get(packet.stream.index)
+        if (self.source.location.is_live and last is not None and self._end_s is not None
+                and not last - JUMP_BACK_S <= at <= last + JUMP_AHEAD_S):
+            log.warning("input timestamps jump from %.3f s to %.3f s after frame %d (a new sender?); "
+                        "continuing at %.3f s", last, at, self._index, self._end_s)
+            self._offset_s = self._end_s - float(packet.dts * packet.time_base)
+            at = self._end_s
+        self._last_dts_s[packet.stream.index] = at
+        if self._offset_s:
+            shift = round(self._offset_s / packet.time_base)
+            packet.dts += shift
+            if packet.pts is not None:
+                packet.pts += shift
+        start = packet.dts if packet.pts is None else packet.pts
+        length = packet.duration or (round(1 / (self._rate() * packet.time_base))
+                                     if packet.stream.type == "video" else 0)
+        self._reached(float((start + length) * packet.time_base))
 
     def _next_packet(self) -> av.Packet | EndOfStream | Silent | Exception | None:
         """The reader's next item, ``SILENT`` after ``source.timeout`` seconds without one, or
@@ -327,8 +364,6 @@ class SourceStage(Stage):
             frame.time_base = self.source.video.time_base
         if frame.pts is None:
             self._stamp(frame)
-        elif self._offset_s:
-            frame.pts += round(self._offset_s / frame.time_base)
         now_s = float(frame.pts * frame.time_base)
         if self._last_s is not None and now_s <= self._last_s:
             self.damage.append(f"frame at {now_s:.3f} s does not follow {self._last_s:.3f} s; skipped")
@@ -354,15 +389,8 @@ class SourceStage(Stage):
         self._end_s = end_s if self._end_s is None else max(self._end_s, end_s)
 
     def _send_audio(self, route: AudioRoute, packet: av.Packet) -> None:
-        if packet.time_base is not None:
-            if self._offset_s:
-                shift = round(self._offset_s / packet.time_base)
-                packet.pts = None if packet.pts is None else packet.pts + shift
-                packet.dts += shift
-            start = packet.dts if packet.pts is None else packet.pts
-            self._reached(float((start + (packet.duration or 0)) * packet.time_base))
         if route.mode == "copy":
-            self.output.put((route, packet))
+            self.output.put((route, without_repeated_config(packet, route.input_stream)))
             return
         try:
             frames = route.input_stream.decode(packet)
