@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_BLUR_GATE = 0.125
 """The threshold of a model without one of its own in ``MODEL_BLUR_GATES``."""
 
-MODEL_BLUR_GATES = {"unet-wide": 0.06, "unet": 0.06, "finenet-lite": 0.125, "finenet": 0.125}
+MODEL_BLUR_GATES = {"unet-wide": 0.04, "unet": 0.06, "finenet-lite": 0.125, "finenet": 0.125}
 """Each shipped model's default threshold, set on the held-out training clips with that model
 (docs/blur-gate.md); a checkpoint gets the threshold of the configuration it was trained from."""
 
