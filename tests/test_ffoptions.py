@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -32,3 +33,14 @@ def test_names_are_not_checked_where_the_libraries_are_not_found(monkeypatch, ca
         assert "option names are not checked" in caplog.text
     finally:
         ffoptions._lookup.cache_clear()
+
+
+def test_pyavs_own_libraries_are_used_when_another_package_bundles_ffmpeg():
+    import av
+    import cv2  # noqa: F401 (OpenCV's wheel loads an FFmpeg build of its own)
+
+    for stem in ("libavutil", "libavformat", "libavcodec"):
+        path = ffoptions._loaded_library(stem)
+        bundled = (os.path.join(os.path.dirname(av.__file__), os.pardir, "av.libs"),
+                   os.path.join(os.path.dirname(av.__file__), ".dylibs"))
+        assert path is not None and os.path.dirname(path) in bundled

@@ -5,9 +5,8 @@ A name is known when ``av_opt_find`` finds it in the format context's class or a
 it (every muxer, demuxer and protocol, avio included), or in the codec context's class and the
 codecs' classes: PyAV hands a container's options to its streams' codecs too. This is the
 ``ffmpeg`` tool's own test, made without opening anything. PyAV exposes no option tables, so
-the lookup calls the FFmpeg libraries PyAV has loaded through ``ctypes``; where they cannot be
-found (a PyAV built against libraries this module does not locate) names are not checked, and
-``-v`` says so.
+the lookup calls PyAV's FFmpeg libraries through ``ctypes``; where they cannot be found names
+are not checked, and ``-v`` says so.
 """
 
 from __future__ import annotations
@@ -26,23 +25,26 @@ log = logging.getLogger(__name__)
 
 
 def _loaded_library(stem: str) -> str | None:
-    """The path of FFmpeg's library ``stem`` (e.g. ``libavformat``) as this process loaded it:
-    from /proc/self/maps, else next to PyAV (its wheels bundle them in ``av.libs``/``.dylibs``)."""
+    """The path of PyAV's FFmpeg library ``stem`` (e.g. ``libavformat``): the copy its wheel
+    bundles (``av.libs``, ``av/.dylibs``), else one this process loaded from outside any
+    package (a PyAV built on the system's FFmpeg). Other packages bundle FFmpeg builds of their
+    own (OpenCV's wheel does), with other codecs: those are never taken."""
     import av  # loads the libraries
 
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.rstrip("\n").rsplit(" ", 1)[-1]
-                if os.path.basename(path).startswith((stem + "-", stem + ".")):
-                    return path
-    except OSError:
-        pass
     package = os.path.dirname(av.__file__)
     for folder in (os.path.join(package, os.pardir, "av.libs"), os.path.join(package, ".dylibs")):
         found = sorted(glob.glob(os.path.join(folder, stem + "*")))
         if found:
             return found[0]
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.rstrip("\n").rsplit(" ", 1)[-1]
+                if (os.path.basename(path).startswith((stem + "-", stem + "."))
+                        and "site-packages" not in path and "dist-packages" not in path):
+                    return path
+    except OSError:
+        pass
     return None
 
 
