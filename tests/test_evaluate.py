@@ -98,6 +98,18 @@ def test_blur_clip_is_seeded_and_blurred_frames_score_lower_than_sharp_ones():
     assert np.mean(blurred) < np.mean(sharp)
 
 
+def test_clean_blur_draws_the_same_blur_and_leaves_sharp_frames_untouched():
+    frames = moving_frames(15, 48, 80)
+    sizes = np.full(len(frames), 40.0)
+    usual = blur_clip(frames, sizes, rng=clip_rng(0, "clip.mp4"))
+    clean = blur_clip(frames, sizes, rng=clip_rng(0, "clip.mp4"), clean=True)
+    assert clean.draws == usual.draws and clean.noise_sigma == 0.0 and clean.compression == "none"
+    sharp = [i for i, d in enumerate(clean.draws) if d.kind == "sharp"]
+    assert sharp and len(sharp) < len(frames)
+    np.testing.assert_array_equal(clean.frames[sharp], frames[sharp])
+    assert usual.noise_sigma > 0 and not np.array_equal(usual.frames[sharp], frames[sharp])
+
+
 def test_shorter_clip_blurs_to_a_prefix_of_the_longer_one():
     """Clip-level draws come first, so frame k does not depend on frames past k + 5."""
     frames = moving_frames(16, 40, 56)

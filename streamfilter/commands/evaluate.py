@@ -36,11 +36,14 @@ on --seed, --max-frames and the clip names, so runs on different machines compar
 @blur_gate_option
 @click.option("--strip-frames", type=click.IntRange(min=0), default=4, show_default=True, help="Rows of each clip's PNG strip.")
 @click.option("--keep-videos", is_flag=True, help="Keep the lossless blurred clips and model outputs in OUT/videos.")
+@click.option("--clean", is_flag=True, help="No sensor noise or compression: the same blur per frame, sharp frames "
+                                            "left as the clean originals (what a model does to clean footage).")
 @click.option("-y", "--overwrite", is_flag=True, help="Write into a non-empty --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or warnings (errors only).")
 @debug_option
 def evaluate(data: Path, models: tuple[str, ...], out: Path, engine: str, seed: int, max_frames: int,
-             blur_gate: float, strip_frames: int, keep_videos: bool, overwrite: bool, quiet: bool, debug: bool) -> None:
+             blur_gate: float, strip_frames: int, keep_videos: bool, clean: bool, overwrite: bool, quiet: bool,
+             debug: bool) -> None:
     """Blur each clip of --data (fixed seed), run the full filter with each --model, and report
     face-region PSNR/SSIM and whole-frame PSNR against the sharp clip."""
     from ..evaluation.report import mean_table, write_report
@@ -48,7 +51,7 @@ def evaluate(data: Path, models: tuple[str, ...], out: Path, engine: str, seed: 
 
     configure_logging(quiet=quiet, verbose=False)
     options = EvalOptions(models=models, engine=engine, seed=seed, max_frames=max_frames, blur_gate=blur_gate,
-                          strip_frames=strip_frames, keep_videos=keep_videos)
+                          strip_frames=strip_frames, keep_videos=keep_videos, clean=clean)
     results = run_evaluation(data, out, options, overwrite=overwrite, progress=not quiet)
     md, _ = write_report(out, results, options, data=data)
     click.echo(mean_table(results, options.models))

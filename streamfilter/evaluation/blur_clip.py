@@ -13,7 +13,9 @@ widest frame average reaches 5 frames ahead), before H.264, whose look-ahead see
 
 ``EVAL_DEGRADE`` is the training distribution with the share of sharp frames that training
 uses for a window's neighbours (``p_sharp_neighbour``) for every frame, since in a stream every
-frame is some window's neighbour.
+frame is some window's neighbour. ``clean`` (``facedeblur eval --clean``) draws the same and
+leaves out the noise and the compression: every frame gets the blur it gets otherwise, and the
+sharp frames stay the clean originals a model must leave alone.
 """
 
 from __future__ import annotations
@@ -74,8 +76,9 @@ def draw_compression(rng: np.random.Generator, config: DegradeConfig) -> tuple[s
 
 
 def blur_clip(frames: np.ndarray, face_sizes: np.ndarray, *, rng: np.random.Generator,
-              config: DegradeConfig = EVAL_DEGRADE) -> BlurredClip:
-    """Degrade (T, H, W, 3) uint8 sharp ``frames``; ``face_sizes`` (T,) in pixels per frame."""
+              config: DegradeConfig = EVAL_DEGRADE, clean: bool = False) -> BlurredClip:
+    """Degrade (T, H, W, 3) uint8 sharp ``frames``; ``face_sizes`` (T,) in pixels per frame;
+    ``clean``: without the noise and compression drawn."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     if face_sizes.shape != (len(frames),) or not np.all(face_sizes > 0):
@@ -90,6 +93,9 @@ def blur_clip(frames: np.ndarray, face_sizes: np.ndarray, *, rng: np.random.Gene
             frames[index:index + 1], face_size=float(face_sizes[index]), rng=rng, config=per_frame,
             sub_frames=lambda _, count, index=index: neighbours(frames, index, count),
         )
-        blurred[index] = add_noise(out, sigma, rng)[0]
+        noisy = add_noise(out, sigma, rng)[0]  # drawn even when clean: the next frames' draws stay the same
+        blurred[index] = out[0] if clean else noisy
         draws.append(applied[0])
+    if clean:
+        return BlurredClip(frames=blurred, draws=tuple(draws), noise_sigma=0.0, compression="none")
     return BlurredClip(frames=compress(blurred), draws=tuple(draws), noise_sigma=sigma, compression=compression)

@@ -187,7 +187,8 @@ def markdown(results: list[ClipResult], options: EvalOptions, *, data: Path) -> 
         "# facedeblur eval",
         "",
         f"Data: `{data}` ({len(scored)} of {len(results)} clips scored), first {options.max_frames} frames per clip, "
-        f"seed {options.seed}, engine {options.engine}; blur: the training distribution, each frame "
+        f"seed {options.seed}, engine {options.engine}; blur: the training distribution"
+        f"{' without noise or compression (--clean)' if options.clean else ''}, each frame "
         f"left sharp with p={EVAL_DEGRADE.p_sharp_center}; blur gate {gate_text(options.blur_gate)} "
         "(faces scoring below it pass through).",
         f"Face regions: 68-point boxes of the sharp frames (dlib), grown by {BOX_MARGIN:.0%} per side. "

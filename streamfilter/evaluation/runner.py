@@ -56,6 +56,8 @@ class EvalOptions:
                   default, ``faces.gate.default_blur_gate``)
     strip_frames: rows of the PNG strip per clip (0: no strip)
     keep_videos:  keep the blurred clip and every model's output in OUT/videos
+    clean:        no sensor noise or compression (``blur_clip``'s ``clean``): sharp frames
+                  stay the clean originals
     """
 
     models: tuple[str, ...]
@@ -65,6 +67,7 @@ class EvalOptions:
     blur_gate: float | None = None
     strip_frames: int = 4
     keep_videos: bool = False
+    clean: bool = False
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -182,7 +185,8 @@ def evaluate_clip(path: Path, options: EvalOptions, *, backend: LandmarkBackend,
         log.warning("%s: skipped, %s", clip.name, result.skipped)
         return result
     say(f"{clip.name}: faces in {result.face_frames} frames; blurring (seed {options.seed})", err=True)
-    result.blur = blur_clip(clip.frames, faces.blur_sizes(), rng=clip_rng(options.seed, clip.name))
+    result.blur = blur_clip(clip.frames, faces.blur_sizes(), rng=clip_rng(options.seed, clip.name),
+                            clean=options.clean)
     blurred_path = videos / f"{clip.name}.blurred.mkv"
     write_lossless(blurred_path, result.blur.frames, like=clip)
     picks = strip_frames(faces, options.strip_frames)
