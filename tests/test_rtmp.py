@@ -94,31 +94,29 @@ def play(url: str, out: Path, *args: str) -> tuple[int, str]:
     return done.returncode, done.stderr.decode()
 
 
-def test_a_publisher_replaced_on_the_server_continues_one_stream(rtmp_server, tmp_path):
-    url = rtmp_server.url("replaced")
-    publishers = RtmpPublishers(url, [FRAMES, FRAMES], gap_s=1.0, ready=lambda: rtmp_server.wait_for_player("replaced"))
+def play_two_publishers(server: RtmpServer, name: str, out: Path, *, gap_s: float, args: tuple[str, ...] = ()) -> str:
+    """Two publishers of ``name``, ``gap_s`` apart, played by the filter into ``out`` until the
+    session goes silent (exit 1): every frame sent is in one continuous stream. Its stderr."""
+    publishers = RtmpPublishers(server.url(name), [FRAMES, FRAMES], gap_s=gap_s,
+                                ready=lambda: server.wait_for_player(name))
     publishers.start()
-    out = tmp_path / "out.mkv"
-    code, err = play(url, out)
+    code, err = play(server.url(name), out, *args)
     publishers.join(RUN_TIMEOUT_S)
     assert publishers.sent == [FRAMES, FRAMES]
     assert code == 1 and "went silent" in last_line(err), err
-    assert sum(line.startswith("warning: input timestamps jump") for line in err.splitlines()) == 1, err
     assert_one_continuous_stream(out, publishers.sent)
+    return err
+
+
+def test_a_publisher_replaced_on_the_server_continues_one_stream(rtmp_server, tmp_path):
+    err = play_two_publishers(rtmp_server, "replaced", tmp_path / "out.mkv", gap_s=1.0)
+    assert sum(line.startswith("warning: input timestamps jump") for line in err.splitlines()) == 1, err
 
 
 def test_a_silent_session_is_reopened_and_continues_one_stream(rtmp_server, tmp_path):
-    url = rtmp_server.url("reopened")
-    publishers = RtmpPublishers(url, [FRAMES, FRAMES], gap_s=SILENCE_S + 1.5,
-                                ready=lambda: rtmp_server.wait_for_player("reopened"))
-    publishers.start()
-    out = tmp_path / "out.mkv"
-    code, err = play(url, out, "--reconnect", "1")
-    publishers.join(RUN_TIMEOUT_S)
-    assert publishers.sent == [FRAMES, FRAMES]
-    assert code == 1 and "went silent" in last_line(err), err
+    err = play_two_publishers(rtmp_server, "reopened", tmp_path / "out.mkv", gap_s=SILENCE_S + 1.5,
+                              args=("--reconnect", "1"))
     assert sum(line.startswith("warning: input lost") for line in err.splitlines()) == 1, err
-    assert_one_continuous_stream(out, publishers.sent)
 
 
 def test_the_filter_publishes_to_the_server_with_pcm_audio_reencoded(rtmp_server, tmp_path):
