@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import av
 import pytest
 
-from media import make_clip, video_pts
+from media import PASSTHROUGH_COMMAND, make_clip, seconds, video_pts
 from streamfilter.cli import load_command, run
 
 
@@ -272,6 +273,26 @@ def test_known_input_and_output_options_are_accepted(clip, tmp_path, capsys):
                         "movflags=+faststart"], capsys)
     assert code == 0, err
     assert out.read_bytes()[4:8] == b"ftyp" and out.read_bytes().index(b"moov") < out.read_bytes().index(b"mdat")
+
+
+def test_an_odd_sized_input_is_encoded_without_chroma_subsampling(tmp_path):
+    src, out = tmp_path / "odd.mkv", tmp_path / "out.mp4"
+    make_clip(src, frames=12, width=65, height=47, codec="ffv1")
+    done = subprocess.run([*PASSTHROUGH_COMMAND, str(src), str(out)], capture_output=True, timeout=60)
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "cannot encode the 65x47 input in yuv420p" in err and "encoding yuv444p" in err
+    with av.open(str(out)) as container:
+        video = container.streams.video[0]
+        assert (video.width, video.height, video.codec_context.pix_fmt) == (65, 47, "yuv444p")
+    assert seconds(*video_pts(out)) == seconds(*video_pts(src))
+
+
+def test_an_odd_size_the_chosen_pixel_format_cannot_take_is_one_line(tmp_path, capsys):
+    src = tmp_path / "odd.mkv"
+    make_clip(src, frames=6, width=65, height=47, codec="ffv1")
+    code, err = stream([src, tmp_path / "out.mp4", "-q", "--pix-fmt", "yuv420p"], capsys)
+    assert code == 2 and "cannot encode a 65x47 picture in --pix-fmt yuv420p" in one_error_line(err)
 
 
 def test_output_path_too_long_is_a_usage_error(clip, tmp_path, capsys):

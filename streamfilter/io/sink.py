@@ -105,14 +105,16 @@ class EncoderOptions:
             raise UsageError(f"{self.codec} refuses these options together: "
                              + " ".join(f"{k}={v}" for k, v in self.codec_options().items()))
 
-    def _opens(self, options: dict[str, str]) -> dict[str, str] | None:
-        """The options the encoder left unused when it opened for a small picture with
-        ``options``, or ``None`` if it did not open (what the encoder prints meanwhile, and
-        when it is freed, is silenced)."""
+    def _opens(self, options: dict[str, str], *, pix_fmt: str | None = None,
+               size: tuple[int, int] = (64, 64)) -> dict[str, str] | None:
+        """The options the encoder left unused when it opened for a ``size`` picture (small by
+        default) in ``pix_fmt`` with ``options``, or ``None`` if it did not open (what the
+        encoder prints meanwhile, and when it is freed, is silenced)."""
         with _quiet_stderr():
             ctx = av.CodecContext.create(self.codec, "w")
-            ctx.width, ctx.height, ctx.time_base = 64, 64, Fraction(1, 25)
-            ctx.pix_fmt = self.pixel_format("yuv420p")
+            ctx.width, ctx.height = size
+            ctx.time_base = Fraction(1, 25)
+            ctx.pix_fmt = pix_fmt or self.pixel_format("yuv420p")
             ctx.options = options
             try:
                 ctx.open()
@@ -138,6 +140,35 @@ class EncoderOptions:
             return self.pix_fmt
         formats = [f.name for f in av.Codec(self.codec, "w").video_formats or ()]
         return decoded if not formats or decoded in formats else formats[0]
+
+    def pixel_format_for(self, decoded: str, width: int, height: int) -> str:
+        """:meth:`pixel_format` for a ``width`` x ``height`` picture. Where the encoder cannot
+        take that size in it (libx264 and halved chroma at an odd width or height), a format it
+        takes without chroma subsampling, with a warning, unless ``--pix-fmt`` chose it: then a
+        ``CodecError``."""
+        chosen = self.pixel_format(decoded)
+        if (width % 2 == 0 and height % 2 == 0) or self._opens(self.codec_options(), pix_fmt=chosen,
+                                                               size=(width, height)) is not None:
+            return chosen
+        if self.pix_fmt is not None:
+            raise CodecError(f"{self.codec} cannot encode a {width}x{height} picture in --pix-fmt {self.pix_fmt} "
+                             "(an odd size with subsampled chroma); use a 4:4:4 format such as yuv444p")
+        formats = [f.name for f in av.Codec(self.codec, "w").video_formats or ()]
+        for name in sorted((f for f in formats if _full_chroma(f, width, height)),
+                           key=lambda f: av.VideoFormat(f).components[0].bits != av.VideoFormat(chosen).components[0].bits):
+            if self._opens(self.codec_options(), pix_fmt=name, size=(width, height)) is not None:
+                log.warning("%s cannot encode the %dx%d input in %s (an odd size with subsampled chroma): encoding "
+                            "%s, which some players do not play (--pix-fmt to choose)", self.codec, width, height,
+                            chosen, name)
+                return name
+        raise CodecError(f"{self.codec} cannot encode a {width}x{height} picture in {chosen} or any format without "
+                         "chroma subsampling; use another encoder (-c)")
+
+
+def _full_chroma(name: str, width: int, height: int) -> bool:
+    """Whether the colour format ``name`` keeps every plane at ``width`` x ``height`` (4:4:4, RGB)."""
+    components = av.VideoFormat(name, width, height).components
+    return len(components) >= 3 and all(c.width == width and c.height == height for c in components)
 
 
 @contextmanager
@@ -207,16 +238,17 @@ class VideoSink:
 
     def configure(self, first: av.VideoFrame, info: VideoInfo) -> None:
         """Create the video stream like the input (size, time base, SAR, colour, rotation)."""
-        self._pix_fmt = self.encoder.pixel_format(first.format.name)
+        sideways = quarter_turns(first) % 2 == 1
+        width = first.width * (2 if self.compare and not sideways else 1)
+        height = first.height * (2 if self.compare and sideways else 1)
+        self._pix_fmt = self.encoder.pixel_format_for(first.format.name, width, height)
         try:
             stream = self.container.add_stream(self.encoder.codec, rate=info.average_rate or None,
                                                options=self.encoder.codec_options())
         except (av.FFmpegError, ValueError) as exc:
             raise CodecError(f"{self.encoder.codec} cannot be used with the {self.container.format.name} container: {exc}") from exc
         ctx = stream.codec_context
-        sideways = quarter_turns(first) % 2 == 1
-        ctx.width = first.width * (2 if self.compare and not sideways else 1)
-        ctx.height = first.height * (2 if self.compare and sideways else 1)
+        ctx.width, ctx.height = width, height
         ctx.pix_fmt = self._pix_fmt
         ctx.time_base = info.time_base
         stream.time_base = info.time_base
