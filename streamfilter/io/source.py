@@ -311,21 +311,24 @@ class SourceStage(Stage):
 
     def _shift(self, packet: av.Packet) -> None:
         """Move ``packet`` by the segment's offset and extend where what was read ends; on a
-        live input, first start a new offset where its time jumps (see the module docstring)."""
-        if packet.time_base is None or packet.dts is None:
+        live input, first start a new offset where its decoding time jumps (see the module
+        docstring; a packet with a pts only is shifted, not judged: pts follow display order)."""
+        if packet.time_base is None or (packet.dts is None and packet.pts is None):
             return
-        at = float(packet.dts * packet.time_base) + self._offset_s
-        last = self._last_dts_s.get(packet.stream.index)
-        if (self.source.location.is_live and last is not None and self._end_s is not None
-                and not last - JUMP_BACK_S <= at <= last + JUMP_AHEAD_S):
-            log.warning("input timestamps jump from %.3f s to %.3f s after frame %d (a new sender?); "
-                        "continuing at %.3f s", last, at, self._index, self._end_s)
-            self._offset_s = self._end_s - float(packet.dts * packet.time_base)
-            at = self._end_s
-        self._last_dts_s[packet.stream.index] = at
+        if packet.dts is not None:
+            at = float(packet.dts * packet.time_base) + self._offset_s
+            last = self._last_dts_s.get(packet.stream.index)
+            if (self.source.location.is_live and last is not None and self._end_s is not None
+                    and not last - JUMP_BACK_S <= at <= last + JUMP_AHEAD_S):
+                log.warning("input timestamps jump from %.3f s to %.3f s after frame %d (a new sender?); "
+                            "continuing at %.3f s", last, at, self._index, self._end_s)
+                self._offset_s = self._end_s - float(packet.dts * packet.time_base)
+                at = self._end_s
+            self._last_dts_s[packet.stream.index] = at
         if self._offset_s:
             shift = round(self._offset_s / packet.time_base)
-            packet.dts += shift
+            if packet.dts is not None:
+                packet.dts += shift
             if packet.pts is not None:
                 packet.pts += shift
         start = packet.dts if packet.pts is None else packet.pts
