@@ -62,14 +62,10 @@ def frontal_face_detector():
     detector = dlib.get_frontal_face_detector()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(dir=path.parent, prefix=".staging-", suffix=".svm")
-        os.close(handle)
-        try:
-            detector.save(staging)
-            os.replace(staging, path)
-        finally:
-            if os.path.exists(staging):
-                os.unlink(staging)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".staging-") as staging:
+            staged = os.path.join(staging, path.name)
+            detector.save(staged)
+            os.replace(staged, path)
     except (OSError, RuntimeError) as exc:
         log.warning("cannot cache the face detector in %s (%s): it is built again on every start",
                     path.parent, getattr(exc, "strerror", None) or exc)

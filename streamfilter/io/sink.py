@@ -154,8 +154,9 @@ class EncoderOptions:
             raise CodecError(f"{self.codec} cannot encode a {width}x{height} picture in --pix-fmt {self.pix_fmt} "
                              "(an odd size with subsampled chroma); use a 4:4:4 format such as yuv444p")
         formats = [f.name for f in av.Codec(self.codec, "w").video_formats or ()]
+        bits = av.VideoFormat(chosen).components[0].bits
         for name in sorted((f for f in formats if _full_chroma(f, width, height)),
-                           key=lambda f: av.VideoFormat(f).components[0].bits != av.VideoFormat(chosen).components[0].bits):
+                           key=lambda f: av.VideoFormat(f).components[0].bits != bits):
             if self._opens(self.codec_options(), pix_fmt=name, size=(width, height)) is not None:
                 log.warning("%s cannot encode the %dx%d input in %s (an odd size with subsampled chroma): encoding "
                             "%s, which some players do not play (--pix-fmt to choose)", self.codec, width, height,
