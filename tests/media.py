@@ -162,12 +162,12 @@ LIVE_SIZE = (160, 120)
 
 
 def send_live(container: av.container.OutputContainer, frames: int, *, audio: str, first_picture: int = 0,
-              connected: Callable[[], bool] = lambda: True) -> tuple[av.video.stream.VideoStream,
-                                                                     av.audio.stream.AudioStream, int]:
+              connected: Callable[[], bool] = lambda: True) -> int:
     """Mux ``frames`` pictures (``frame_image`` from ``first_picture`` on), 160x120 H.264 at 25
     fps, pts from 0 like a freshly started encoder, with a 440 Hz mono sine in ``audio`` (aac,
     mp2), into ``container`` in real time, each packet written at once, until ``connected()``
-    turns false. The two streams (to flush) and the frames sent."""
+    turns false; then flush both encoders (audio last, which also lets the muxer write the video
+    it held to interleave). The frames sent."""
     video = container.add_stream("libx264", rate=LIVE_RATE, options={"preset": "ultrafast", "tune": "zerolatency"})
     video.width, video.height = LIVE_SIZE
     video.pix_fmt = "yuv420p"
@@ -188,7 +188,9 @@ def send_live(container: av.container.OutputContainer, frames: int, *, audio: st
             break
         sent += 1
         time.sleep(max(0.0, started + (i + 1) / LIVE_RATE - time.monotonic()))
-    return video, sound, sent
+    container.mux(video.encode(None))
+    container.mux(sound.encode(None))
+    return sent
 
 
 class RtmpPublishers(threading.Thread):
@@ -207,9 +209,7 @@ class RtmpPublishers(threading.Thread):
             if k:
                 time.sleep(self.gap_s)
             with av.open(self.url, "w", format="flv", container_options={"flush_packets": "1"}) as container:
-                video, sound, sent = send_live(container, frames, audio="aac", first_picture=sum(self.sent))
-                container.mux(video.encode(None))
-                container.mux(sound.encode(None))
+                sent = send_live(container, frames, audio="aac", first_picture=sum(self.sent))
             self.sent.append(sent)
 
 
@@ -348,11 +348,9 @@ class Publisher(threading.Thread):
         if self.container_format == "mpegts":
             options["pes_payload_size"] = "0"  # each audio packet written at once, as video is
         container = av.open(wire, "w", format=self.container_format, container_options=options)
-        video, sound, sent = send_live(container, segment.frames, audio=self.audio, first_picture=self._pictures,
-                                       connected=lambda: wire.open)
+        sent = send_live(container, segment.frames, audio=self.audio, first_picture=self._pictures,
+                         connected=lambda: wire.open)
         self._pictures += sent
-        container.mux(video.encode(None))
-        container.mux(sound.encode(None))  # also lets the muxer write the video it held to interleave
         if segment.end == "reset":
             time.sleep(0.2)  # what was sent is on the receiver's side of the connection
             wire.open = False
